@@ -1,0 +1,50 @@
+"""
+cbcontrol: operable circuit breakers for Python services.
+
+.. code-block:: python
+
+    from cbcontrol import BreakerConfig, CircuitBreaker
+
+    payment = CircuitBreaker("payment", BreakerConfig(max_failures=3, reset_timeout="30s"))
+
+    @payment
+    def charge(order): ...
+"""
+
+from __future__ import annotations
+
+from cbcontrol._breaker import BreakerSnapshot, CircuitBreaker
+from cbcontrol._clock import Clock
+from cbcontrol._events import CallRecorded, Outcome, State, StateChanged, Trigger
+from cbcontrol._policy import ExceptionRule, always, never, on, when
+from cbcontrol.config import BreakerConfig
+from cbcontrol.exceptions import CBControlError, CircuitOpenError, ConfigError
+
+__all__ = [
+    "BreakerConfig",
+    "BreakerSnapshot",
+    "CBControlError",
+    "CallRecorded",
+    "CircuitBreaker",
+    "CircuitOpenError",
+    "Clock",
+    "ConfigError",
+    "ExceptionRule",
+    "Outcome",
+    "State",
+    "StateChanged",
+    "Trigger",
+    "always",
+    "never",
+    "on",
+    "when",
+]
+
+
+def __getattr__(name: str) -> str:
+    if name == "__version__":
+        from importlib.metadata import version  # noqa: PLC0415 - only when asked
+
+        return version("cbcontrol")
+    msg = f"module 'cbcontrol' has no attribute {name!r}"
+    raise AttributeError(msg)

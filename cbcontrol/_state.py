@@ -1,0 +1,271 @@
+"""
+The breaker's state machine, without I/O.
+
+Theory of operation
+-------------------
+
+Rule 1: this module never reads a clock, takes a lock, sleeps, logs or imports a
+client library. Time arrives as the ``now`` argument, randomness (for jitter) as the
+``rand`` argument in ``[0, 1)``. The breaker shell in ``_breaker.py`` owns the clock and
+the lock and calls in here while holding the lock.
+
+Rule 2: every change of state goes through :meth:`Machine._fire`, which looks the
+``(state, trigger)`` pair up in :data:`TRANSITIONS`. A pair that is not in the table
+raises :class:`~cbcontrol.exceptions.TransitionError` naming the breaker, the state and
+the trigger, and leaves every attribute unchanged.
+
+Rule 3: methods return the events they emitted (a tuple of
+:class:`~cbcontrol._events.StateChanged`); they never deliver them. The shell delivers
+them to listeners after it released the lock.
+
+What the machine decides, and what it does not: it admits or rejects a call
+(:meth:`Machine.admit`), moves OPEN to HALF_OPEN when the reset timeout has elapsed,
+counts half-open probes and their successes, and computes the reset timeout with
+backoff and jitter. Whether a failure *trips* the closed breaker is decided by the
+window and trip policy (``_window.py``, ``_policy.py``); the machine is told the verdict
+through the ``trip_reason`` argument of :meth:`Machine.on_failure`. This keeps the hot
+path (a success in the closed state) entirely out of this module.
+
+Backoff: the n-th consecutive re-open without an intervening close waits
+``min(reset_timeout * backoff_multiplier ** n, max(max_reset_timeout, reset_timeout))``,
+then scaled by ``1 + jitter * (2 * rand - 1)``. Closing resets n to 0.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from cbcontrol._events import State, StateChanged, Trigger
+from cbcontrol.exceptions import TransitionError
+
+__all__ = ["TRANSITIONS", "Admission", "Machine", "MachineSettings"]
+
+_ALL = tuple(State)
+
+TRANSITIONS: dict[tuple[State, Trigger], State] = {
+    (State.CLOSED, Trigger.TRIP): State.OPEN,
+    (State.OPEN, Trigger.TIMEOUT): State.HALF_OPEN,
+    (State.HALF_OPEN, Trigger.PROBE_FAILED): State.OPEN,
+    (State.HALF_OPEN, Trigger.PROBES_PASSED): State.CLOSED,
+    (State.FORCED_OPEN, Trigger.CLEAR_OVERRIDE): State.CLOSED,
+    (State.FORCED_CLOSED, Trigger.CLEAR_OVERRIDE): State.CLOSED,
+    **{(s, Trigger.FORCE_OPEN): State.FORCED_OPEN for s in _ALL},
+    **{(s, Trigger.FORCE_CLOSED): State.FORCED_CLOSED for s in _ALL},
+    **{(s, Trigger.RESET): State.CLOSED for s in _ALL},
+}
+"""Every legal move: ``(from, trigger) -> to``. Anything else is a bug."""
+
+
+class MachineSettings(Protocol):
+    """The config fields the machine reads (a ``BreakerConfig`` satisfies it)."""
+
+    @property
+    def reset_timeout(self) -> float: ...  # noqa: D102
+    @property
+    def backoff_multiplier(self) -> float: ...  # noqa: D102
+    @property
+    def max_reset_timeout(self) -> float: ...  # noqa: D102
+    @property
+    def jitter(self) -> float: ...  # noqa: D102
+    @property
+    def half_open_max_calls(self) -> int: ...  # noqa: D102
+    @property
+    def success_threshold(self) -> int: ...  # noqa: D102
+
+
+class Admission:
+    """Verdicts of :meth:`Machine.admit` (plain ints: the shell compares them often)."""
+
+    CALL = 0
+    """Admitted as an ordinary call (closed or forced closed)."""
+    PROBE = 1
+    """Admitted as a half-open probe; its outcome must be reported with probe=True."""
+    REJECT = 2
+    """Rejected; :attr:`Machine.retry_after` says for how long."""
+
+
+class Machine:
+    """
+    The mutable state of one breaker's automatic machine and operator override.
+
+    Not thread-safe: the caller serialises access (the breaker shell holds its lock).
+    """
+
+    __slots__ = (
+        "name",
+        "open_until",
+        "opened_level",
+        "override_reason",
+        "probe_successes",
+        "probes_in_flight",
+        "settings",
+        "state",
+        "state_since",
+        "times_opened",
+    )
+
+    def __init__(self, name: str, settings: MachineSettings, now: float) -> None:
+        self.name = name
+        self.settings = settings
+        self.state = State.CLOSED
+        self.state_since = now
+        self.open_until = 0.0
+        self.opened_level = 0  # re-opens since the last close: the backoff exponent
+        self.probes_in_flight = 0
+        self.probe_successes = 0
+        self.times_opened = 0
+        self.override_reason: str | None = None
+
+    # -- queries ---------------------------------------------------------------------
+
+    def state_at(self, now: float) -> State:
+        """The state a call at ``now`` would meet (OPEN past its timeout: HALF_OPEN)."""
+        if self.state is State.OPEN and now >= self.open_until:
+            return State.HALF_OPEN
+        return self.state
+
+    def retry_after(self, now: float) -> float | None:
+        """Seconds until a rejected caller may be admitted; None while forced open."""
+        if self.state is State.FORCED_OPEN:
+            return None
+        if self.state is State.OPEN:
+            return max(0.0, self.open_until - now)
+        # Half-open with every probe slot taken: if the probes fail, the breaker
+        # re-opens for the next backoff step, so that is the honest lower bound.
+        return self._timeout(self.opened_level, 0.5)
+
+    # -- calls -----------------------------------------------------------------------
+
+    def admit(self, now: float) -> tuple[int, tuple[StateChanged, ...]]:
+        """Decide whether a call may proceed; may move OPEN to HALF_OPEN."""
+        state = self.state
+        if state is State.CLOSED or state is State.FORCED_CLOSED:
+            return Admission.CALL, ()
+        if state is State.FORCED_OPEN:
+            return Admission.REJECT, ()
+        events: tuple[StateChanged, ...] = ()
+        if state is State.OPEN:
+            if now < self.open_until:
+                return Admission.REJECT, ()
+            events = self._fire(Trigger.TIMEOUT, now, "reset timeout elapsed")
+            self.probes_in_flight = 0
+            self.probe_successes = 0
+        if self.probes_in_flight < self.settings.half_open_max_calls:
+            self.probes_in_flight += 1
+            return Admission.PROBE, events
+        return Admission.REJECT, events
+
+    def on_success(self, *, probe: bool, now: float) -> tuple[StateChanged, ...]:
+        """Record a success; enough probe successes close a half-open breaker."""
+        if not probe or self.state is not State.HALF_OPEN:
+            return ()
+        self.probes_in_flight -= 1
+        self.probe_successes += 1
+        if self.probe_successes < self.settings.success_threshold:
+            return ()
+        self.opened_level = 0
+        reason = f"{self.probe_successes} probe(s) succeeded"
+        return self._fire(Trigger.PROBES_PASSED, now, reason)
+
+    def on_failure(
+        self,
+        *,
+        probe: bool,
+        now: float,
+        rand: float,
+        trip_reason: str | None,
+    ) -> tuple[StateChanged, ...]:
+        """Record a failure: a failed probe re-opens, a tripped closed breaker opens."""
+        state = self.state
+        if probe and state is State.HALF_OPEN:
+            self.probes_in_flight -= 1
+            self.opened_level += 1
+            return self._open(Trigger.PROBE_FAILED, now, rand, "a probe failed")
+        if state is State.CLOSED and trip_reason is not None:
+            return self._open(Trigger.TRIP, now, rand, trip_reason)
+        return ()
+
+    def on_ignored(self, *, probe: bool) -> None:
+        """Give back the probe slot of a call whose outcome does not count."""
+        if probe and self.state is State.HALF_OPEN:
+            self.probes_in_flight -= 1
+
+    # -- operator overrides ----------------------------------------------------------
+
+    def force_open(self, now: float, reason: str | None) -> tuple[StateChanged, ...]:
+        """Reject every call until the override is cleared."""
+        return self._override(Trigger.FORCE_OPEN, now, reason)
+
+    def force_closed(self, now: float, reason: str | None) -> tuple[StateChanged, ...]:
+        """Admit every call until the override is cleared; outcomes still count."""
+        return self._override(Trigger.FORCE_CLOSED, now, reason)
+
+    def clear_override(self, now: float) -> tuple[StateChanged, ...]:
+        """Return a forced breaker to CLOSED; a no-op for the automatic states."""
+        if self.state not in (State.FORCED_OPEN, State.FORCED_CLOSED):
+            return ()
+        self.opened_level = 0
+        events = self._fire(Trigger.CLEAR_OVERRIDE, now, "override cleared")
+        self.override_reason = None
+        return events
+
+    def reset(self, now: float, reason: str = "reset") -> tuple[StateChanged, ...]:
+        """Return to CLOSED from anywhere, clearing override and backoff."""
+        self.opened_level = 0
+        self.probes_in_flight = 0
+        self.probe_successes = 0
+        self.override_reason = None
+        if self.state is State.CLOSED:
+            return ()
+        return self._fire(Trigger.RESET, now, reason)
+
+    # -- internals -------------------------------------------------------------------
+
+    def _override(
+        self, trigger: Trigger, now: float, reason: str | None
+    ) -> tuple[StateChanged, ...]:
+        target = TRANSITIONS[self.state, trigger]
+        self.override_reason = reason
+        if self.state is target:
+            return ()
+        return self._fire(trigger, now, reason or f"operator {trigger}")
+
+    def _timeout(self, level: int, rand: float) -> float:
+        s = self.settings
+        cap = max(s.max_reset_timeout, s.reset_timeout)
+        base = min(s.reset_timeout * s.backoff_multiplier**level, cap)
+        return base * (1.0 + s.jitter * (2.0 * rand - 1.0))
+
+    def _open(
+        self, trigger: Trigger, now: float, rand: float, reason: str
+    ) -> tuple[StateChanged, ...]:
+        timeout = self._timeout(self.opened_level, rand)
+        events = self._fire(trigger, now, reason, retry_after_s=timeout)
+        self.open_until = now + timeout
+        self.times_opened += 1
+        return events
+
+    def _fire(
+        self,
+        trigger: Trigger,
+        now: float,
+        reason: str,
+        retry_after_s: float | None = None,
+    ) -> tuple[StateChanged, ...]:
+        before = self.state
+        after = TRANSITIONS.get((before, trigger))
+        if after is None:
+            raise TransitionError(self.name, before.value, trigger.value)
+        self.state = after
+        self.state_since = now
+        return (
+            StateChanged(
+                breaker=self.name,
+                from_state=before,
+                to_state=after,
+                trigger=trigger,
+                reason=reason,
+                at=now,
+                retry_after_s=retry_after_s,
+            ),
+        )
