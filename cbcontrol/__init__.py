@@ -5,7 +5,8 @@ cbcontrol: operable circuit breakers for Python services.
 
     from cbcontrol import BreakerConfig, CircuitBreaker
 
-    payment = CircuitBreaker("payment", BreakerConfig(max_failures=3, reset_timeout="30s"))
+    config = BreakerConfig(max_failures=3, reset_timeout="30s")
+    payment = CircuitBreaker("payment", config)
 
     @payment
     def charge(order): ...
@@ -43,7 +44,7 @@ __all__ = [
 
 def __getattr__(name: str) -> str:
     if name == "__version__":
-        from importlib.metadata import version  # noqa: PLC0415 - only when asked
+        from importlib.metadata import version
 
         return version("cbcontrol")
     msg = f"module 'cbcontrol' has no attribute {name!r}"

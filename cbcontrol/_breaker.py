@@ -31,10 +31,9 @@ import logging
 import random
 import threading
 from array import array
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from types import CoroutineType, TracebackType
-from typing import Any, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, NoReturn, ParamSpec, Self, TypeVar, overload
 
 from cbcontrol._clock import Clock, monotonic
 from cbcontrol._events import CallRecorded, Event, Outcome, State, StateChanged
@@ -43,6 +42,9 @@ from cbcontrol._state import Admission, Machine
 from cbcontrol._window import CountWindow, TimeWindow, Window
 from cbcontrol.config import BreakerConfig
 from cbcontrol.exceptions import CircuitOpenError
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 
 __all__ = ["BreakerSnapshot", "CircuitBreaker"]
 
@@ -71,7 +73,7 @@ def _peek(counter: itertools.count[int]) -> int:
 
 
 def is_async_callable(fn: object) -> bool:
-    """True for coroutine functions, partials of them and objects with async __call__."""
+    """True for coroutine functions, their partials, and objects with async __call__."""
     while isinstance(fn, functools.partial):
         fn = fn.func
     return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
@@ -143,11 +145,11 @@ class CircuitBreaker:
         "_config",
         "_consecutive",
         "_ctx",
+        "_failure_on",
         "_failures",
         "_fallback",
         "_fallbacks",
         "_fast",
-        "_failure_on",
         "_ignore",
         "_ignored",
         "_last_fail",
@@ -168,6 +170,17 @@ class CircuitBreaker:
         "clock",
         "name",
     )
+
+    _tickets: itertools.count[int]
+    _tick: Callable[[], int]
+    _failures: int
+    _ignored: int
+    _rejections: int
+    _fallbacks: int
+    _slow_total: int
+    _consecutive: int
+    _last_fail: int
+    _latency_count: int
 
     def __init__(
         self,
@@ -289,9 +302,7 @@ class CircuitBreaker:
         return result
 
     @overload
-    def __call__(
-        self, fn: Callable[P, Awaitable[T]]
-    ) -> Callable[P, Awaitable[T]]: ...
+    def __call__(self, fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]: ...
     @overload
     def __call__(self, fn: Callable[P, T]) -> Callable[P, T]: ...
     def __call__(self, fn: Callable[P, Any]) -> Callable[P, Any]:
@@ -304,7 +315,7 @@ class CircuitBreaker:
             return self._wrap_async(fn)
         return self._wrap_sync(fn)
 
-    def __enter__(self) -> CircuitBreaker:
+    def __enter__(self) -> Self:
         admission, t0 = self._enter()
         self._ctx.set((admission, t0, self._ctx.get()))
         return self
@@ -326,7 +337,7 @@ class CircuitBreaker:
         else:
             self._exit_error(exc, admission, t0)
 
-    async def __aenter__(self) -> CircuitBreaker:
+    async def __aenter__(self) -> Self:
         return self.__enter__()
 
     async def __aexit__(
@@ -425,7 +436,7 @@ class CircuitBreaker:
     def on_state_change(
         self, listener: Callable[[StateChanged], object]
     ) -> Callable[[], None]:
-        """Call ``listener`` after every state change; returns an unsubscribe function."""
+        """Call ``listener`` after each state change; returns an unsubscriber."""
         with self._lock:
             self._state_listeners = (*self._state_listeners, listener)
 
@@ -554,7 +565,9 @@ class CircuitBreaker:
 
     # -- internals (called with the lock held unless said otherwise) -----------------
 
-    def _judge(self, now: float, *, probe: bool, failed: bool) -> tuple[StateChanged, ...]:
+    def _judge(
+        self, now: float, *, probe: bool, failed: bool
+    ) -> tuple[StateChanged, ...]:
         """Ask the window and policy whether to trip, and tell the machine."""
         machine = self._machine
         reason = None
@@ -576,9 +589,7 @@ class CircuitBreaker:
             self._last_fail = -2
         self._refresh_fast()
 
-    def _operate(
-        self, change: Callable[[float], tuple[StateChanged, ...]]
-    ) -> None:
+    def _operate(self, change: Callable[[float], tuple[StateChanged, ...]]) -> None:
         with self._lock:
             now = self.clock()
             events = change(now)
@@ -643,14 +654,14 @@ class CircuitBreaker:
 
     def _serve_fallback(
         self, error: CircuitOpenError, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> object:
+    ) -> Any:
         if self._fallback is None:
             raise error
         with self._lock:
             self._fallbacks += 1
         return self._fallback(*args, **kwargs)
 
-    def _refuse_coroutine(self, result: CoroutineType[Any, Any, Any]) -> None:
+    def _refuse_coroutine(self, result: Any) -> NoReturn:
         result.close()
         msg = (
             f"CircuitBreaker.call() got a coroutine function; "
@@ -719,11 +730,13 @@ class CircuitBreaker:
 
         return guarded
 
-    def _wrap_gen(self, fn: Callable[P, Iterator[T]]) -> Callable[P, Iterator[T]]:
+    def _wrap_gen(
+        self, fn: Callable[P, Generator[T, Any, Any]]
+    ) -> Callable[P, Generator[T, Any, Any]]:
         breaker = self
 
         @functools.wraps(fn)
-        def guarded(*args: P.args, **kwargs: P.kwargs) -> Iterator[T]:
+        def guarded(*args: P.args, **kwargs: P.kwargs) -> Generator[T, Any, Any]:
             # The whole iteration is one call, admitted at the first next(); a
             # consumer that stops early raises GeneratorExit, which is ignored.
             admission, t0 = breaker._enter()

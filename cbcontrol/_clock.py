@@ -18,7 +18,7 @@ class Clock(Protocol):
     .. versionadded:: 0.1.0
     """
 
-    def __call__(self) -> float: ...  # noqa: D102
+    def __call__(self) -> float: ...
 
 
 monotonic: Clock = time.perf_counter

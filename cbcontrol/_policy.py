@@ -8,10 +8,11 @@ accepted anywhere a rule is.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeAlias, final
+from typing import TYPE_CHECKING, TypeAlias, cast, final
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from cbcontrol.config import BreakerConfig
 
 __all__ = [
@@ -89,6 +90,7 @@ class _Predicate(ExceptionRule):
 @final
 class _Any(ExceptionRule):
     __slots__ = ("rules",)
+    rules: tuple[ExceptionRule, ...]
 
     def __init__(self, rules: tuple[ExceptionRule, ...]) -> None:
         # Flatten a | (b | c) into one level, so evaluation is a flat loop.
@@ -107,6 +109,7 @@ class _Any(ExceptionRule):
 @final
 class _All(ExceptionRule):
     __slots__ = ("rules",)
+    rules: tuple[ExceptionRule, ...]
 
     def __init__(self, rules: tuple[ExceptionRule, ...]) -> None:
         flat: list[ExceptionRule] = []
@@ -142,7 +145,7 @@ class _Const(ExceptionRule):
     def __init__(self, value: bool) -> None:  # noqa: FBT001
         self.value = value
 
-    def __call__(self, exc: BaseException) -> bool:
+    def __call__(self, exc: BaseException) -> bool:  # noqa: ARG002 - constant
         return self.value
 
     def __repr__(self) -> str:
@@ -184,7 +187,7 @@ def as_rule(value: RuleLike, *, what: str = "rule") -> ExceptionRule:
     ):
         return _Types(value)
     if callable(value):
-        return _Predicate(value)
+        return _Predicate(cast("Callable[[BaseException], bool]", value))
     msg = (
         f"{what} must be an exception type, a tuple of exception types or a callable "
         f"taking the exception, got {value!r}"
@@ -201,16 +204,18 @@ def trip_reason(
 ) -> str | None:
     """Which trip condition holds, as a sentence for operators; None if none does."""
     if consecutive >= config.max_failures:
-        return f"{consecutive} consecutive failures (max_failures={config.max_failures})"
+        return (
+            f"{consecutive} consecutive failures (max_failures={config.max_failures})"
+        )
     if calls < config.minimum_calls or calls == 0:
         return None
-    unit = "calls" if config.window_type == "count" else f"calls in {config.window_size}s"
+    unit = (
+        "calls" if config.window_type == "count" else f"calls in {config.window_size}s"
+    )
     threshold = config.failure_rate_threshold
     if threshold is not None and failures * 100.0 >= threshold * calls:
         rate = failures * 100.0 / calls
-        return (
-            f"failure rate {rate:.1f}% >= {threshold:g}% over {calls} {unit}"
-        )
+        return f"failure rate {rate:.1f}% >= {threshold:g}% over {calls} {unit}"
     threshold = config.slow_call_rate_threshold
     if threshold is not None and slow * 100.0 >= threshold * calls:
         rate = slow * 100.0 / calls

@@ -60,17 +60,17 @@ class MachineSettings(Protocol):
     """The config fields the machine reads (a ``BreakerConfig`` satisfies it)."""
 
     @property
-    def reset_timeout(self) -> float: ...  # noqa: D102
+    def reset_timeout(self) -> float: ...
     @property
-    def backoff_multiplier(self) -> float: ...  # noqa: D102
+    def backoff_multiplier(self) -> float: ...
     @property
-    def max_reset_timeout(self) -> float: ...  # noqa: D102
+    def max_reset_timeout(self) -> float: ...
     @property
-    def jitter(self) -> float: ...  # noqa: D102
+    def jitter(self) -> float: ...
     @property
-    def half_open_max_calls(self) -> int: ...  # noqa: D102
+    def half_open_max_calls(self) -> int: ...
     @property
-    def success_threshold(self) -> int: ...  # noqa: D102
+    def success_threshold(self) -> int: ...
 
 
 class Admission:

@@ -5,8 +5,8 @@ Every recorded call (success or failure) takes a *ticket*: the next value of an
 ``itertools.count`` owned by the breaker. ``next()`` on it is a single C call that the
 GIL makes atomic, so the hot path (a success in the closed state) records itself with
 that one call and no lock. Windows therefore never see successes; they keep only the
-tickets of failures and slow calls (taken under the breaker's lock), and derive "how many
-calls" from ticket arithmetic:
+tickets of failures and slow calls (taken under the breaker's lock), and derive "how
+many calls" from ticket arithmetic:
 
 * count window of N calls: the window is the tickets ``[now - N, now)``; its failures
   are the failure tickets still in that range, kept in a preallocated ring;
@@ -79,8 +79,8 @@ class CountWindow:
     def roll(self, now: float, ticket_now: int) -> None:
         """Count windows do not depend on time."""
 
-    def add(self, ticket: int, *, failed: bool, slow: bool, now: float) -> None:
-        """Record a failed and/or slow call with its ticket."""
+    def add(self, ticket: int, *, failed: bool, slow: bool, now: float) -> None:  # noqa: ARG002
+        """Record a failed and/or slow call with its ticket (``now`` is unused)."""
         oldest = ticket + 1 - self.size
         if failed:
             self._fails.prune(oldest)
@@ -95,7 +95,7 @@ class CountWindow:
         calls = min(ticket_now - self.start, self.size)
         return calls, self._fails.prune(oldest), self._slow.prune(oldest)
 
-    def reset(self, ticket_now: int, now: float) -> None:
+    def reset(self, ticket_now: int, now: float) -> None:  # noqa: ARG002 - same API
         """Forget everything: the window starts empty at ``ticket_now``."""
         self.start = ticket_now
         self._fails.prune(ticket_now)
@@ -126,6 +126,13 @@ class TimeWindow:
     )
 
     kind: Final = "time"
+    _first: list[int]
+    _fails: list[int]
+    _slow: list[int]
+    fails: int
+    slow: int
+    _second: int
+    roll_at: float
 
     def __init__(self, size: int, ticket_now: int, now: float) -> None:
         self.size = size

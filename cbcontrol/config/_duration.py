@@ -11,9 +11,7 @@ __all__ = ["format_duration", "parse_duration"]
 _UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6}
 _PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ms|us|µs|h|m|s)")
 _WHOLE = re.compile(r"(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ms|us|µs|h|m|s))+")
-_RULE = (
-    "must be a duration such as '30s', '1m30s', '250ms' or a number of seconds"
-)
+_RULE = "must be a duration such as '30s', '1m30s', '250ms' or a number of seconds"
 
 
 def parse_duration(value: object) -> float:
@@ -21,8 +19,8 @@ def parse_duration(value: object) -> float:
     Convert ``value`` to seconds.
 
     Accepts ``int``/``float`` seconds, :class:`datetime.timedelta`, and strings in
-    Go's ``time.ParseDuration`` style (``"1h"``, ``"1m30s"``, ``"250ms"``, ``"1.5s"``) or
-    plain numbers (``"30"``). Booleans are refused: ``True`` is not a duration.
+    Go's ``time.ParseDuration`` style (``"1h"``, ``"1m30s"``, ``"250ms"``, ``"1.5s"``)
+    or plain numbers (``"30"``). Booleans are refused: ``True`` is not a duration.
 
     Raises:
         ValueError: naming the value and the accepted forms.
@@ -31,7 +29,7 @@ def parse_duration(value: object) -> float:
     """
     if isinstance(value, bool):
         msg = f"{_RULE}, got {value!r}"
-        raise ValueError(msg)
+        raise ValueError(msg)  # noqa: TRY004 - pydantic turns only ValueError into errors
     if isinstance(value, timedelta):
         return value.total_seconds()
     if isinstance(value, int | float):

@@ -19,10 +19,12 @@ anything changed (whole snapshots keep consumers idempotent; documents are small
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
+
+if TYPE_CHECKING:
+    import threading
+    from collections.abc import Callable, Mapping
 
 __all__ = ["Kind", "LiveSource", "RawEntry", "SourceSnapshot"]
 
