@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from cbcontrol._breaker import BreakerSnapshot, CircuitBreaker
 from cbcontrol._clock import Clock
+from cbcontrol._plane import ControlPlane, connect
 from cbcontrol._events import CallRecorded, Outcome, State, StateChanged, Trigger
 from cbcontrol._policy import ExceptionRule, always, never, on, when
 from cbcontrol.config import BreakerConfig
@@ -30,12 +31,14 @@ __all__ = [
     "CircuitOpenError",
     "Clock",
     "ConfigError",
+    "ControlPlane",
     "ExceptionRule",
     "Outcome",
     "State",
     "StateChanged",
     "Trigger",
     "always",
+    "connect",
     "never",
     "on",
     "when",

@@ -28,6 +28,7 @@ import functools
 import inspect
 import itertools
 import logging
+import math
 import random
 import threading
 from array import array
@@ -44,7 +45,13 @@ from cbcontrol.config import BreakerConfig
 from cbcontrol.exceptions import CircuitOpenError
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Callable, Generator
+    from collections.abc import (
+        AsyncIterator,
+        Awaitable,
+        Callable,
+        Generator,
+        Mapping,
+    )
 
 __all__ = ["BreakerSnapshot", "CircuitBreaker"]
 
@@ -59,6 +66,7 @@ _PROBE = Admission.PROBE
 _REJECT = Admission.REJECT
 _CLOSED = State.CLOSED
 _FORCED_CLOSED = State.FORCED_CLOSED
+_NEVER = math.inf  # a count window's roll_at
 _SAMPLE_MASK = 63  # time one call in 64 for the response-time statistics
 _LATENCY_SAMPLES = 256
 
@@ -162,6 +170,7 @@ class CircuitBreaker:
         "_sampling",
         "_slow_s",
         "_slow_total",
+        "_sources",
         "_state_listeners",
         "_tick",
         "_tickets",
@@ -208,6 +217,7 @@ class CircuitBreaker:
         )
         now = clock()
         self._config = config
+        self._sources: Mapping[str, str] = {}
         self._machine = Machine(name, config, now)
         self._latency = array("d", bytes(8 * _LATENCY_SAMPLES))
         self._sampling = False
@@ -241,8 +251,6 @@ class CircuitBreaker:
             TypeError: ``fn`` is a coroutine function; use :meth:`acall`.
         """
         if self._fast:
-            if self._fast == _FAST_ROLL and self.clock() >= self._window.roll_at:
-                self._roll()
             try:
                 result = fn(*args, **kwargs)
             except BaseException as exc:
@@ -250,6 +258,8 @@ class CircuitBreaker:
                 raise
             if result.__class__ is CoroutineType:
                 self._refuse_coroutine(result)
+            if self._fast == _FAST_ROLL and self.clock() >= self._window.roll_at:
+                self._roll()
             if not self._tick() & _SAMPLE_MASK:
                 self._sample_next()
             return result
@@ -278,13 +288,13 @@ class CircuitBreaker:
             CircuitOpenError: The breaker rejected the call and there is no fallback.
         """
         if self._fast:
-            if self._fast == _FAST_ROLL and self.clock() >= self._window.roll_at:
-                self._roll()
             try:
                 result = await fn(*args, **kwargs)
             except BaseException as exc:
                 self._exit_error(exc, _CALL, None)
                 raise
+            if self._fast == _FAST_ROLL and self.clock() >= self._window.roll_at:
+                self._roll()
             if not self._tick() & _SAMPLE_MASK:
                 self._sample_next()
             return result
@@ -348,14 +358,35 @@ class CircuitBreaker:
     ) -> None:
         self.__exit__(exc_type, exc, tb)
 
-    def reconfigure(self, config: BreakerConfig) -> None:
+    def explain(self) -> dict[str, tuple[object, str]]:
+        """
+        ``{field: (value, source)}``: each effective field and where it came from.
+
+        A breaker configured in code reports ``"code"``; one from
+        ``plane.breaker()`` reports its layer (``"default"``, ``"preset:payment"``,
+        ``"env:PAYMENT_CB_MAX_FAILURES"``, ``"etcd:/cbcontrol/default/...@42"``).
+        """
+        config, sources = self._config, self._sources
+        return {
+            name: (getattr(config, name), sources.get(name, "code"))
+            for name in type(config).model_fields
+        }
+
+    def reconfigure(
+        self, config: BreakerConfig, *, sources: Mapping[str, str] | None = None
+    ) -> None:
         """
         Swap in a new config atomically; state, counters and window survive.
 
         A change of window size keeps the calls that still fit; a change of window
         type starts an empty window (a count window has no timestamps to keep).
+
+        Args:
+            config: The new config.
+            sources: The provenance of each field, for :meth:`explain`.
         """
         with self._lock:
+            self._sources = {} if sources is None else dict(sources)
             old = self._config
             now = self.clock()
             if config.window_type != old.window_type:
@@ -370,13 +401,33 @@ class CircuitBreaker:
             self._machine.settings = config
             self._apply_config(config)
 
-    def force_open(self, reason: str | None = None) -> None:
-        """Reject every call until :meth:`clear_override` or :meth:`reset`."""
-        self._operate(lambda now: self._machine.force_open(now, reason))
+    def force_open(
+        self, reason: str | None = None, *, expires_in: float | None = None
+    ) -> None:
+        """
+        Reject every call until :meth:`clear_override`, :meth:`reset` or expiry.
 
-    def force_closed(self, reason: str | None = None) -> None:
-        """Admit every call (outcomes still recorded) until the override is cleared."""
-        self._operate(lambda now: self._machine.force_closed(now, reason))
+        Args:
+            reason: Shown in :class:`CircuitOpenError` and status (``"INC-42"``).
+            expires_in: Seconds after which the override lifts by itself.
+        """
+        self._operate(
+            lambda now: self._machine.force_open(now, reason, _until(now, expires_in))
+        )
+
+    def force_closed(
+        self, reason: str | None = None, *, expires_in: float | None = None
+    ) -> None:
+        """
+        Admit every call (outcomes still recorded) until cleared or expiry.
+
+        Args:
+            reason: Why, for status.
+            expires_in: Seconds after which the override lifts by itself.
+        """
+        self._operate(
+            lambda now: self._machine.force_closed(now, reason, _until(now, expires_in))
+        )
 
     def clear_override(self) -> None:
         """Leave a forced mode for a fresh CLOSED breaker; no-op otherwise."""
@@ -476,11 +527,12 @@ class CircuitBreaker:
     def _enter(self) -> tuple[int, float | None]:
         """Admit or reject a call; returns the admission and the start time if timed."""
         machine = self._machine
-        if machine.state is _CLOSED or machine.state is _FORCED_CLOSED:
+        state = machine.state
+        if state is _CLOSED or (
+            state is _FORCED_CLOSED and machine.override_until is None
+        ):
             # Read without the lock: the machine leaves these states only under the
             # lock, and a call admitted just before a trip is one admitted in time.
-            if self._fast == _FAST_ROLL and self.clock() >= self._window.roll_at:
-                self._roll()
             timed = self._timed or self._sampling
             return _CALL, self.clock() if timed else None
         with self._lock:
@@ -507,6 +559,9 @@ class CircuitBreaker:
     def _exit_ok(self, admission: int, t0: float | None) -> None:
         """Record a success."""
         if t0 is None and admission == _CALL and not self._call_listeners:
+            roll_at = self._window.roll_at
+            if roll_at != _NEVER and self.clock() >= roll_at:
+                self._roll()
             self._tick()
             return
         now = self.clock()
@@ -514,6 +569,8 @@ class CircuitBreaker:
         slow = duration is not None and self._timed and duration >= self._slow_s
         events: tuple[StateChanged, ...] = ()
         with self._lock:
+            if now >= self._window.roll_at:
+                self._window.roll(now, _peek(self._tickets))
             ticket = next(self._tickets)
             if duration is not None:
                 self._record_latency(duration, ticket)
@@ -608,6 +665,7 @@ class CircuitBreaker:
         state = self._machine.state
         if (
             (state is _CLOSED or state is _FORCED_CLOSED)
+            and self._machine.override_until is None  # expiry is checked on admit
             and not self._timed
             and not self._sampling
             and not self._call_listeners
@@ -707,13 +765,13 @@ class CircuitBreaker:
         def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
             fast = breaker._fast
             if fast:
-                if fast == _FAST_ROLL and breaker.clock() >= breaker._window.roll_at:
-                    breaker._roll()
                 try:
                     result = fn(*args, **kwargs)
                 except BaseException as exc:
                     breaker._exit_error(exc, _CALL, None)
                     raise
+                if fast == _FAST_ROLL and breaker.clock() >= breaker._window.roll_at:
+                    breaker._roll()
                 if not breaker._tick() & _SAMPLE_MASK:
                     breaker._sample_next()
                 return result
@@ -767,6 +825,10 @@ class CircuitBreaker:
             breaker._exit_ok(admission, t0)
 
         return guarded
+
+
+def _until(now: float, expires_in: float | None) -> float | None:
+    return None if expires_in is None else now + expires_in
 
 
 def _deliver(listener: Callable[[Any], object], event: Event) -> None:

@@ -96,6 +96,7 @@ class Machine:
         "open_until",
         "opened_level",
         "override_reason",
+        "override_until",
         "probe_successes",
         "probes_in_flight",
         "settings",
@@ -115,11 +116,14 @@ class Machine:
         self.probe_successes = 0
         self.times_opened = 0
         self.override_reason: str | None = None
+        self.override_until: float | None = None
 
     # -- queries ---------------------------------------------------------------------
 
     def state_at(self, now: float) -> State:
         """The state a call at ``now`` would meet (OPEN past its timeout: HALF_OPEN)."""
+        if self.override_until is not None and now >= self.override_until:
+            return State.CLOSED
         if self.state is State.OPEN and now >= self.open_until:
             return State.HALF_OPEN
         return self.state
@@ -137,17 +141,19 @@ class Machine:
     # -- calls -----------------------------------------------------------------------
 
     def admit(self, now: float) -> tuple[int, tuple[StateChanged, ...]]:
-        """Decide whether a call may proceed; may move OPEN to HALF_OPEN."""
+        """Decide whether a call may proceed; may expire an override or half-open."""
+        events: tuple[StateChanged, ...] = ()
+        if self.override_until is not None and now >= self.override_until:
+            events = self.clear_override(now, "override expired")
         state = self.state
         if state is State.CLOSED or state is State.FORCED_CLOSED:
-            return Admission.CALL, ()
+            return Admission.CALL, events
         if state is State.FORCED_OPEN:
-            return Admission.REJECT, ()
-        events: tuple[StateChanged, ...] = ()
+            return Admission.REJECT, events
         if state is State.OPEN:
             if now < self.open_until:
-                return Admission.REJECT, ()
-            events = self._fire(Trigger.TIMEOUT, now, "reset timeout elapsed")
+                return Admission.REJECT, events
+            events += self._fire(Trigger.TIMEOUT, now, "reset timeout elapsed")
             self.probes_in_flight = 0
             self.probe_successes = 0
         if self.probes_in_flight < self.settings.half_open_max_calls:
@@ -192,29 +198,38 @@ class Machine:
 
     # -- operator overrides ----------------------------------------------------------
 
-    def force_open(self, now: float, reason: str | None) -> tuple[StateChanged, ...]:
-        """Reject every call until the override is cleared."""
-        return self._override(Trigger.FORCE_OPEN, now, reason)
+    def force_open(
+        self, now: float, reason: str | None, until: float | None = None
+    ) -> tuple[StateChanged, ...]:
+        """Reject every call until the override is cleared or ``until`` passes."""
+        return self._override(Trigger.FORCE_OPEN, now, reason, until)
 
-    def force_closed(self, now: float, reason: str | None) -> tuple[StateChanged, ...]:
-        """Admit every call until the override is cleared; outcomes still count."""
-        return self._override(Trigger.FORCE_CLOSED, now, reason)
+    def force_closed(
+        self, now: float, reason: str | None, until: float | None = None
+    ) -> tuple[StateChanged, ...]:
+        """Admit every call until cleared or ``until``; outcomes still count."""
+        return self._override(Trigger.FORCE_CLOSED, now, reason, until)
 
-    def clear_override(self, now: float) -> tuple[StateChanged, ...]:
+    def clear_override(
+        self, now: float, reason: str = "override cleared"
+    ) -> tuple[StateChanged, ...]:
         """Return a forced breaker to CLOSED; a no-op for the automatic states."""
+        self.override_until = None
         if self.state not in (State.FORCED_OPEN, State.FORCED_CLOSED):
             return ()
         self.opened_level = 0
-        events = self._fire(Trigger.CLEAR_OVERRIDE, now, "override cleared")
+        events = self._fire(Trigger.CLEAR_OVERRIDE, now, reason)
         self.override_reason = None
         return events
 
     def reset(self, now: float, reason: str = "reset") -> tuple[StateChanged, ...]:
-        """Return to CLOSED from anywhere, clearing override and backoff."""
+        """Return to CLOSED from anywhere, clearing override, backoff and counts."""
         self.opened_level = 0
+        self.times_opened = 0
         self.probes_in_flight = 0
         self.probe_successes = 0
         self.override_reason = None
+        self.override_until = None
         if self.state is State.CLOSED:
             return ()
         return self._fire(Trigger.RESET, now, reason)
@@ -222,10 +237,11 @@ class Machine:
     # -- internals -------------------------------------------------------------------
 
     def _override(
-        self, trigger: Trigger, now: float, reason: str | None
+        self, trigger: Trigger, now: float, reason: str | None, until: float | None
     ) -> tuple[StateChanged, ...]:
         target = TRANSITIONS[self.state, trigger]
         self.override_reason = reason
+        self.override_until = until
         if self.state is target:
             return ()
         return self._fire(trigger, now, reason or f"operator {trigger}")

@@ -103,7 +103,8 @@ class CountWindow:
 
     def resized(self, size: int, ticket_now: int) -> CountWindow:
         """A window of another size keeping the calls that still fit."""
-        new = CountWindow(size, max(self.start, ticket_now - size))
+        # Growing cannot invent history: only the last `self.size` calls are known.
+        new = CountWindow(size, max(self.start, ticket_now - min(size, self.size)))
         for ring, target in ((self._fails, new._fails), (self._slow, new._slow)):
             for t in ring.tickets():
                 if t >= new.start:

@@ -1,12 +1,33 @@
 """
-Configuration: the validated :class:`BreakerConfig` and how durations are written.
+Configuration: models, presets, and the layered builder with provenance.
 
 .. versionadded:: 0.1.0
 """
 
 from __future__ import annotations
 
+from cbcontrol.config._builder import ConfigBuilder
 from cbcontrol.config._duration import format_duration, parse_duration
-from cbcontrol.config._models import BreakerConfig
+from cbcontrol.config._merge import PRECEDENCE, Resolved
+from cbcontrol.config._models import (
+    BreakerConfig,
+    BreakerSpec,
+    ConfigDocument,
+    Override,
+    PresetSpec,
+)
+from cbcontrol.config._presets import BUILTIN_PRESETS
 
-__all__ = ["BreakerConfig", "format_duration", "parse_duration"]
+__all__ = [
+    "BUILTIN_PRESETS",
+    "PRECEDENCE",
+    "BreakerConfig",
+    "BreakerSpec",
+    "ConfigBuilder",
+    "ConfigDocument",
+    "Override",
+    "PresetSpec",
+    "Resolved",
+    "format_duration",
+    "parse_duration",
+]

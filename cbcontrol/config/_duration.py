@@ -6,10 +6,15 @@ import math
 import re
 from datetime import timedelta
 
-__all__ = ["format_duration", "parse_duration"]
+__all__ = ["DURATION_PATTERN", "format_duration", "parse_duration"]
 
 _UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6}
 _PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ms|us|µs|h|m|s)")
+DURATION_PATTERN = (
+    r"^\s*(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ms|us|µs|h|m|s))+\s*$"
+    r"|^\s*\d+(?:\.\d*)?\s*$"
+)
+"""The JSON Schema pattern of a duration string (for editors; parsing is stricter)."""
 _WHOLE = re.compile(r"(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ms|us|µs|h|m|s))+")
 _RULE = "must be a duration such as '30s', '1m30s', '250ms' or a number of seconds"
 

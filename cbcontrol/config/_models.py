@@ -2,15 +2,47 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    create_model,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
-from cbcontrol.config._duration import parse_duration
+from cbcontrol.config._duration import DURATION_PATTERN, parse_duration
 
-__all__ = ["BreakerConfig", "Duration"]
+__all__ = [
+    "CONFIG_FIELDS",
+    "BreakerConfig",
+    "BreakerSpec",
+    "ConfigDocument",
+    "Duration",
+    "Override",
+    "PartialConfig",
+    "PresetSpec",
+]
 
-Duration = Annotated[float, BeforeValidator(parse_duration)]
+Duration = Annotated[
+    float,
+    BeforeValidator(parse_duration),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "minimum": 0},
+                {"type": "string", "pattern": DURATION_PATTERN},
+            ],
+            "examples": ["30s", "1m30s", "250ms", 30],
+        }
+    ),
+]
 """Seconds; accepts ``30s``, ``1m30s``, ``250ms``, numbers and ``timedelta``."""
 
 MAX_COUNT_WINDOW = 100_000
@@ -29,7 +61,9 @@ class BreakerConfig(BaseModel):
     .. versionadded:: 0.1.0
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", strict=True, use_attribute_docstrings=True
+    )
 
     max_failures: Annotated[int, Field(ge=1)] = 5
     """Consecutive failures that trip a closed breaker."""
@@ -94,3 +128,134 @@ class BreakerConfig(BaseModel):
             )
             raise ValueError(msg)
         return self
+
+
+CONFIG_FIELDS: tuple[str, ...] = tuple(BreakerConfig.model_fields)
+"""The tunable fields, in declaration order."""
+
+_SPEC_CONFIG = ConfigDict(
+    frozen=True, extra="forbid", strict=True, use_attribute_docstrings=True
+)
+
+
+def _optional_fields() -> dict[str, Any]:
+    """BreakerConfig's fields, each optional: absent means "not set in this layer"."""
+    fields: dict[str, Any] = {}
+    for name, info in BreakerConfig.model_fields.items():
+        annotation: Any = info.annotation
+        if info.metadata:
+            annotation = Annotated[(annotation, *info.metadata)]
+        fields[name] = (
+            annotation | None,
+            Field(default=None, description=info.description),
+        )
+    return fields
+
+
+if TYPE_CHECKING:
+    PartialConfig = BaseModel
+else:
+    PartialConfig = create_model(
+        "PartialConfig",
+        __config__=_SPEC_CONFIG,
+        __doc__=(
+            "Any subset of BreakerConfig's fields, as one layer (preset, file, etcd) "
+            "sets them. Only the fields present in the document count "
+            "(``model_fields_set``); an explicit null clears an optional field."
+        ),
+        **_optional_fields(),
+    )
+
+
+class Override(BaseModel):
+    """
+    An operator override of the automatic state machine.
+
+    .. versionadded:: 0.1.0
+    """
+
+    model_config = _SPEC_CONFIG
+
+    mode: Literal["none", "forced_open", "forced_closed"] = "none"
+    """``forced_open`` rejects every call; ``forced_closed`` admits every call."""
+    reason: str | None = None
+    """Why, for the humans who will see it in ``cbctl list``."""
+    actor: str | None = None
+    """Who set it (``CBCTL_ACTOR``, else user@host)."""
+    until: AwareDatetime | None = None
+    """When the override expires by itself, as an ISO 8601 time with a zone."""
+
+    @field_validator("until", mode="before")
+    @classmethod
+    def _parse_until(cls, value: object) -> object:
+        # Documents carry text; strict mode would refuse a string for a datetime.
+        if isinstance(value, str):
+            try:
+                return datetime.fromisoformat(value)
+            except ValueError:
+                msg = (
+                    "must be an ISO 8601 time with a zone, "
+                    f"e.g. '2026-11-27T12:00:00Z', got {value!r}"
+                )
+                raise ValueError(msg) from None
+        return value
+
+
+class BreakerSpec(PartialConfig):
+    """
+    The desired state of one breaker: one flat document (DESIGN.md §5).
+
+    Any subset of the config fields, plus the preset, the operator override, the
+    reset generation, and the metadata ``cbctl`` maintains. The same shape lives in
+    etcd (JSON) and under ``breakers.<name>`` in the YAML file.
+
+    .. versionadded:: 0.1.0
+    """
+
+    preset: str | None = None
+    """The preset this breaker starts from (default: the preset named like it)."""
+    override: Override | None = None
+    """An operator override, if any."""
+    reset_generation: Annotated[int, Field(ge=0)] | None = None
+    """Bumped by ``cbctl reset``; every instance resets once per new value."""
+    generation: Annotated[int, Field(ge=0)] | None = None
+    """Bumped by cbctl on every change; derived from the content if absent."""
+    updated_by: str | None = None
+    """Who made the last change."""
+    updated_at: AwareDatetime | str | None = None
+    """When the last change was made."""
+    reason: str | None = None
+    """Why the last change was made."""
+
+    def config_values(self) -> dict[str, object]:
+        """The config fields this document sets (an explicit null included)."""
+        return {f: getattr(self, f) for f in CONFIG_FIELDS if f in self.model_fields_set}
+
+
+class PresetSpec(PartialConfig):
+    """
+    A named partial config that breakers start from.
+
+    .. versionadded:: 0.1.0
+    """
+
+    def config_values(self) -> dict[str, object]:
+        """The config fields this preset sets."""
+        return {f: getattr(self, f) for f in CONFIG_FIELDS if f in self.model_fields_set}
+
+
+class ConfigDocument(BaseModel):
+    """
+    The YAML file store's document: ``version``, ``presets``, ``breakers``.
+
+    .. versionadded:: 0.1.0
+    """
+
+    model_config = _SPEC_CONFIG
+
+    version: Literal[1] = 1
+    """The document format version."""
+    presets: dict[str, PresetSpec] = Field(default_factory=dict)
+    """Presets defined here extend or override the built-in ones, field by field."""
+    breakers: dict[str, BreakerSpec] = Field(default_factory=dict)
+    """Desired state per breaker."""

@@ -1,0 +1,275 @@
+"""
+The one place precedence lives: layers merged per field, with provenance.
+
+Lowest to highest (DESIGN.md §4)::
+
+    built-in default  <  preset  <  environment  <  YAML file  <  etcd
+
+The live stores are on top because they are what operators change at run time; env
+vars are deploy-time defaults under them. Each effective field keeps the source that
+set it. The merge is pure: layers in, a validated config (or errors) out.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Final, get_args
+
+from pydantic import ValidationError
+
+from cbcontrol.config._models import CONFIG_FIELDS, BreakerConfig, PresetSpec
+from cbcontrol.config._presets import BUILTIN_PRESETS, DEFAULT_PRESET
+from cbcontrol.exceptions import ConfigError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping
+
+__all__ = [
+    "NULLABLE_FIELDS",
+    "PRECEDENCE",
+    "Layer",
+    "PresetTable",
+    "Resolved",
+    "builtin_presets",
+    "check_nulls",
+    "config_errors",
+    "merge_presets",
+    "null_rule",
+    "resolve",
+]
+
+PRECEDENCE: Final = ("default", "preset", "env", "file", "etcd")
+"""Layer kinds, lowest precedence first. Nothing else in cbcontrol orders layers."""
+
+NULLABLE_FIELDS: Final = frozenset(
+    name
+    for name, info in BreakerConfig.model_fields.items()
+    if type(None) in get_args(info.annotation)
+)
+"""Fields whose value may be null (a disabled threshold, no request timeout)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Layer:
+    """
+    One source's contribution to one breaker's config.
+
+    Attributes:
+        kind: One of :data:`PRECEDENCE` (``"env"``, ``"file"``, ``"etcd"``, ...).
+        values: Field values this layer sets (validated, durations in seconds).
+        sources: The provenance of each field in ``values``.
+        preset: The preset this layer chooses, if it chooses one.
+        preset_source: Where that choice came from.
+    """
+
+    kind: str
+    values: Mapping[str, object] = field(default_factory=dict)
+    sources: Mapping[str, str] = field(default_factory=dict)
+    preset: str | None = None
+    preset_source: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in PRECEDENCE:
+            msg = f"layer kind must be one of {PRECEDENCE}, got {self.kind!r}"
+            raise ValueError(msg)
+
+
+PresetTable = dict[str, Layer]
+"""Preset name -> its fields (as a ``"preset"`` layer, with provenance)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """
+    A breaker's effective config and where each field came from.
+
+    Attributes:
+        config: The validated config.
+        sources: Field -> provenance (``"default"``, ``"preset:payment"``,
+            ``"env:PAYMENT_CB_MAX_FAILURES"``, ``"file:...#breakers.payment.x"``,
+            ``"etcd:/cbcontrol/default/breakers/payment@42"``).
+        preset: The preset the breaker started from.
+    """
+
+    config: BreakerConfig
+    sources: Mapping[str, str]
+    preset: str
+
+    def explain(self) -> dict[str, tuple[object, str]]:
+        """``{field: (value, source)}`` for every field."""
+        return {f: (getattr(self.config, f), self.sources[f]) for f in CONFIG_FIELDS}
+
+
+def builtin_presets() -> PresetTable:
+    """The built-in presets as layers with ``preset:<name>`` provenance."""
+    return {
+        name: _preset_layer(name, spec.config_values(), f"preset:{name}")
+        for name, spec in BUILTIN_PRESETS.items()
+    }
+
+
+def merge_presets(
+    base: PresetTable, extra: Mapping[str, tuple[PresetSpec, str]]
+) -> PresetTable:
+    """
+    Extend or override ``base`` field by field with presets from a store.
+
+    ``extra`` maps a preset name to its spec and the origin of its document (for
+    provenance such as ``preset:payment (file:/x.yaml#presets.payment.max_failures)``).
+    """
+    table = dict(base)
+    for name, (spec, origin) in extra.items():
+        values = spec.config_values()
+        below = table.get(name, Layer("preset"))
+        sep = "." if origin.startswith("file:") else ""
+        sources = {f: f"preset:{name} ({origin}{sep}{f if sep else ''})" for f in values}
+        table[name] = Layer(
+            "preset",
+            {**below.values, **values},
+            {**below.sources, **sources},
+        )
+    return table
+
+
+def resolve(
+    breaker: str,
+    layers: Iterable[Layer],
+    presets: PresetTable | None = None,
+) -> Resolved:
+    """
+    Merge ``layers`` (any order; precedence is by kind) over default and preset.
+
+    Raises:
+        ConfigError: The chosen preset is not defined, or the merged fields break a
+            rule that spans fields (e.g. ``minimum_calls`` > ``window_size``).
+    """
+    table = builtin_presets() if presets is None else presets
+    ordered = sorted(layers, key=lambda layer: PRECEDENCE.index(layer.kind))
+    preset = _choose_preset(breaker, ordered, table)
+    values: dict[str, object] = {}
+    sources = dict.fromkeys(CONFIG_FIELDS, "default")
+    for layer in (table[preset], *ordered):
+        values.update(layer.values)
+        sources.update(layer.sources)
+    try:
+        config = BreakerConfig.model_validate(values)
+    except ValidationError as exc:
+        top = next((s for s in reversed(sources.values()) if s != "default"), None)
+        raise config_errors(exc, breaker=breaker, source=lambda _: top)[0] from None
+    return Resolved(config, sources, preset)
+
+
+def config_errors(
+    exc: ValidationError,
+    *,
+    breaker: str | None,
+    source: Callable[[str | None], str | None],
+    kind: str = "breaker",
+) -> list[ConfigError]:
+    """
+    Translate pydantic's errors into ConfigErrors naming field, value, source, rule.
+
+    Args:
+        exc: The validation error.
+        breaker: The breaker (or preset) the document was for.
+        source: Maps a field name (None for whole-document rules) to its provenance.
+        kind: ``"breaker"`` or ``"preset"``, for the message.
+    """
+    errors = []
+    for err in exc.errors():
+        loc = [str(p) for p in err["loc"]]
+        name = ".".join(loc) if loc else None
+        rule = _rule(err)
+        if err["type"] == "extra_forbidden" and len(loc) == 1:
+            rule = _unknown_field_rule(loc[0])
+        errors.append(
+            ConfigError(
+                rule,
+                breaker=breaker if kind == "breaker" else f"preset {breaker}",
+                field=name,
+                value=err.get("input") if name is not None else None,
+                source=source(loc[0] if loc else None),
+            )
+        )
+    return errors
+
+
+def check_nulls(values: Mapping[str, object]) -> str | None:
+    """The first non-nullable field set to null, if any (null only clears optionals)."""
+    for name, value in values.items():
+        if value is None and name not in NULLABLE_FIELDS:
+            return name
+    return None
+
+
+def null_rule(name: str) -> str:
+    """The rule for a null in a non-nullable field."""
+    return (
+        f"cannot be null (only {', '.join(sorted(NULLABLE_FIELDS))} can); remove the key "
+        "to inherit the value from the layer below"
+    )
+
+
+# -- internals ---------------------------------------------------------------------
+
+
+def _preset_layer(name: str, values: Mapping[str, object], source: str) -> Layer:
+    return Layer("preset", dict(values), dict.fromkeys(values, source))
+
+
+def _choose_preset(breaker: str, ordered: list[Layer], table: PresetTable) -> str:
+    for layer in reversed(ordered):
+        if layer.preset is not None:
+            if layer.preset not in table:
+                rule = (
+                    f"names a preset that is not defined; defined presets: "
+                    f"{', '.join(sorted(table))}"
+                )
+                raise ConfigError(
+                    rule,
+                    breaker=breaker,
+                    field="preset",
+                    value=layer.preset,
+                    source=layer.preset_source,
+                )
+            return layer.preset
+    return breaker if breaker in table else DEFAULT_PRESET
+
+
+_RULES: Final[dict[str, Callable[[dict[str, object]], str]]] = {
+    "int_parsing": lambda _: "must be an integer",
+    "float_parsing": lambda _: "must be a number",
+    "greater_than_equal": lambda c: f"must be >= {_num(c['ge'])}",
+    "greater_than": lambda c: f"must be > {_num(c['gt'])}",
+    "less_than_equal": lambda c: f"must be <= {_num(c['le'])}",
+    "less_than": lambda c: f"must be < {_num(c['lt'])}",
+    "literal_error": lambda c: f"must be one of {c['expected']}",
+    "int_type": lambda _: "must be an integer",
+    "float_type": lambda _: "must be a number",
+    "string_type": lambda _: "must be a string",
+    "model_type": lambda _: "must be a mapping",
+    "dict_type": lambda _: "must be a mapping",
+}
+
+
+def _num(value: object) -> object:
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def _rule(err: Mapping[str, object]) -> str:
+    ctx = err.get("ctx")
+    make = _RULES.get(str(err["type"]))
+    if make is not None:
+        return make(ctx if isinstance(ctx, dict) else {})
+    msg = str(err["msg"])
+    for prefix in ("Value error, ", "Assertion failed, "):
+        msg = msg.removeprefix(prefix)
+    return msg[:1].lower() + msg[1:]
+
+
+def _unknown_field_rule(name: str) -> str:
+    known = (*CONFIG_FIELDS, "preset", "override", "reset_generation")
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return f"is not a known field; {hint}known fields: {', '.join(CONFIG_FIELDS)}"
