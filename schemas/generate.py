@@ -1,0 +1,64 @@
+"""
+Write the JSON Schemas of cbcontrol's documents, or check that they are current.
+
+    python schemas/generate.py          # rewrite schemas/*.json
+    python schemas/generate.py --check  # exit 1 if any file is stale (CI)
+
+The schemas come from the pydantic models, so editors (via the ``yaml-language-server``
+line in the example files) validate exactly what cbcontrol accepts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from cbcontrol.config import BreakerSpec, ConfigDocument
+
+HERE = Path(__file__).parent
+BASE = "https://cbcontrol.invalid/schemas"
+
+MODELS = {
+    "config-file.json": ConfigDocument,
+    "breaker-spec.json": BreakerSpec,
+}
+
+
+def render(name: str) -> str:
+    """The schema file's exact text."""
+    schema = MODELS[name].model_json_schema()
+    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
+    schema["$id"] = f"{BASE}/{name}"
+    return json.dumps(schema, indent=2, sort_keys=True) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Write or check every schema; returns the exit code."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
+    parser.add_argument("--check", action="store_true", help="fail if files are stale")
+    args = parser.parse_args(argv)
+    stale = []
+    for name in MODELS:
+        path = HERE / name
+        text = render(name)
+        current = path.read_text() if path.exists() else None
+        if current == text:
+            continue
+        if args.check:
+            stale.append(name)
+        else:
+            path.write_text(text)
+            print(f"wrote {path}")
+    if stale:
+        print(
+            f"stale schemas: {', '.join(stale)}; run `python schemas/generate.py`",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
