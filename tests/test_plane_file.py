@@ -1,0 +1,147 @@
+"""The control plane on the YAML file store: real files, real watching."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import TYPE_CHECKING
+
+import pytest
+
+import cbcontrol
+from cbcontrol import State
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from pathlib import Path
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
+    """Poll ``predicate`` every 10 ms until it holds or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return predicate()
+
+
+def write(path: Path, text: str) -> None:
+    """Save like an editor: write a temporary file, then rename it over the target."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+@pytest.fixture
+def config_file(tmp_path: Path) -> Path:
+    """A YAML file store with one spec for payment."""
+    path = tmp_path / "cbcontrol.yaml"
+    path.write_text("version: 1\nbreakers:\n  payment:\n    max_failures: 2\n")
+    return path
+
+
+@pytest.fixture
+def plane(config_file: Path) -> Iterator[cbcontrol.ControlPlane]:
+    """A plane watching the file, as CBCONTROL_STORE=file://... would make it."""
+    plane = cbcontrol.connect(
+        environ={"CBCONTROL_STORE": f"file://{config_file}"}, app="checkout"
+    )
+    yield plane
+    plane.close()
+
+
+def test_the_file_configures_breakers_at_connect(
+    plane: cbcontrol.ControlPlane, config_file: Path
+) -> None:
+    """A breaker gets its file spec at once, with the field's place in the file."""
+    pay = plane.breaker("payment")
+
+    assert (
+        2,
+        f"file:{config_file}#breakers.payment.max_failures",
+    ) == pay.explain()["max_failures"]
+
+
+def test_an_edit_is_applied_to_the_running_breaker(
+    plane: cbcontrol.ControlPlane, config_file: Path
+) -> None:
+    """Saving a new value retunes the live breaker within a second, state kept."""
+    pay = plane.breaker("payment")
+    with pytest.raises(ZeroDivisionError):
+        pay.call(lambda: 1 / 0)
+
+    write(config_file, "version: 1\nbreakers:\n  payment:\n    max_failures: 1\n")
+    applied = wait_until(lambda: pay.config.max_failures == 1)
+
+    assert applied
+    assert 1 == pay.snapshot().failures
+    assert State.CLOSED == pay.state
+
+
+def test_a_broken_file_keeps_the_last_good_config(
+    plane: cbcontrol.ControlPlane, config_file: Path
+) -> None:
+    """Unparsable YAML is rejected and reported; the breaker keeps its config."""
+    pay = plane.breaker("payment")
+
+    write(config_file, "version: 1\nbreakers:\n  payment: [unclosed\n")
+    reported = wait_until(lambda: "store" in plane.errors())
+    write(config_file, "version: 1\nbreakers:\n  payment:\n    max_failures: 5\n")
+    recovered = wait_until(lambda: pay.config.max_failures == 5)
+
+    assert reported
+    assert recovered
+    assert "store" not in plane.errors()
+
+
+def test_an_invalid_value_keeps_the_last_good_config(
+    plane: cbcontrol.ControlPlane, config_file: Path
+) -> None:
+    """A value that breaks a rule is rejected for that breaker only, with the place."""
+    pay = plane.breaker("payment")
+    cart = plane.breaker("cart")
+
+    write(
+        config_file,
+        "version: 1\nbreakers:\n  payment:\n    max_failures: -1\n"
+        "  cart:\n    max_failures: 9\n",
+    )
+    applied = wait_until(lambda: cart.config.max_failures == 9)
+
+    assert applied
+    assert 2 == pay.config.max_failures
+    assert plane.errors()["breakers/payment"] == (
+        f'breaker "payment": field "max_failures" from source '
+        f'"file:{config_file}#breakers.payment.max_failures" must be >= 1, got -1'
+    )
+
+
+def test_a_trip_in_the_file_forces_the_breaker_open(
+    plane: cbcontrol.ControlPlane, config_file: Path
+) -> None:
+    """An override written to the file forces the breaker open on the running app."""
+    pay = plane.breaker("payment")
+
+    write(
+        config_file,
+        "version: 1\nbreakers:\n  payment:\n"
+        "    override: {mode: forced_open, reason: INC-42}\n",
+    )
+
+    assert wait_until(lambda: pay.state is State.FORCED_OPEN)
+    with pytest.raises(cbcontrol.CircuitOpenError, match="INC-42"):
+        pay.call(lambda: 1)
+
+
+def test_default_store_is_the_local_file(
+    config_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With CBCONTROL_STORE unset, ./cbcontrol.yaml is used when it exists."""
+    monkeypatch.chdir(config_file.parent)
+
+    with cbcontrol.connect(environ={}) as plane:
+        pay = plane.breaker("payment")
+
+        assert "file" == plane.store.scheme
+        assert 2 == pay.config.max_failures
