@@ -58,9 +58,9 @@ bench: venv
 # installed here; Debian's postinst must not leave a system etcd running, so service
 # starts are denied for the duration of the install (the tests start their own etcd).
 etcd-server:
-	@if command -v etcd >/dev/null; then exit 0; fi; \
+	@if command -v etcd >/dev/null && command -v openssl >/dev/null; then exit 0; fi; \
 	if [ "$$(id -u)" != 0 ]; then \
-	  echo "etcd is not on PATH: install Debian's etcd-server (apt-get install etcd-server)" >&2; \
+	  echo "etcd or openssl is not on PATH: apt-get install etcd-server openssl" >&2; \
 	  exit 1; \
 	fi; \
 	policy=/usr/sbin/policy-rc.d; made_policy=; \
@@ -69,8 +69,8 @@ etcd-server:
 	fi; \
 	trap '[ -z "$$made_policy" ] || rm -f '$$policy EXIT; \
 	apt-get update -q; \
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends etcd-server </dev/null; \
-	command -v etcd >/dev/null
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends etcd-server openssl </dev/null; \
+	command -v etcd >/dev/null && command -v openssl >/dev/null
 
 clean:
 	rm -rf $(VENV) build dist .mypy_cache .ruff_cache .pytest_cache .hypothesis

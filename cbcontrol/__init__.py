@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from cbcontrol._breaker import BreakerSnapshot, CircuitBreaker
 from cbcontrol._clock import Clock
-from cbcontrol._plane import ControlPlane, connect
 from cbcontrol._events import CallRecorded, Outcome, State, StateChanged, Trigger
+from cbcontrol._plane import ControlPlane, connect
 from cbcontrol._policy import ExceptionRule, always, never, on, when
 from cbcontrol.config import BreakerConfig
 from cbcontrol.exceptions import CBControlError, CircuitOpenError, ConfigError

@@ -62,7 +62,6 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 _CALL = Admission.CALL
-_PROBE = Admission.PROBE
 _REJECT = Admission.REJECT
 _CLOSED = State.CLOSED
 _FORCED_CLOSED = State.FORCED_CLOSED
@@ -219,7 +218,7 @@ class CircuitBreaker:
         self._config = config
         self._sources: Mapping[str, str] = {}
         self._machine = Machine(name, config, now)
-        self._latency = array("d", bytes(8 * _LATENCY_SAMPLES))
+        self._latency: array[float] | None = None  # allocated at the first sample
         self._sampling = False
         self._zero_counters()
         self._window: Window = self._new_window(config, 0, now)
@@ -453,7 +452,7 @@ class CircuitBreaker:
             self._window.roll(now, ticket)
             calls, fails, slow = self._window.stats(ticket)
             count = min(self._latency_count, _LATENCY_SAMPLES)
-            samples = sorted(self._latency[:count])
+            samples = sorted(self._latency[:count]) if self._latency else []
             failures, ignored = self._failures, self._ignored
             rejections, fallbacks = self._rejections, self._fallbacks
             slow_total, consecutive = self._slow_total, self._consecutive
@@ -559,31 +558,54 @@ class CircuitBreaker:
     def _exit_ok(self, admission: int, t0: float | None) -> None:
         """Record a success."""
         if t0 is None and admission == _CALL and not self._call_listeners:
-            roll_at = self._window.roll_at
-            if roll_at != _NEVER and self.clock() >= roll_at:
-                self._roll()
-            self._tick()
+            self._count_success(None)
             return
         now = self.clock()
         duration = None if t0 is None else now - t0
         slow = duration is not None and self._timed and duration >= self._slow_s
-        events: tuple[StateChanged, ...] = ()
+        if admission == _CALL and not slow and not self._call_listeners:
+            self._count_success(duration)
+            return
         with self._lock:
-            if now >= self._window.roll_at:
-                self._window.roll(now, _peek(self._tickets))
-            ticket = next(self._tickets)
-            if duration is not None:
-                self._record_latency(duration, ticket)
-            if slow:
-                self._slow_total += 1
-                self._window.add(ticket, failed=False, slow=True, now=now)
-                events = self._judge(now, probe=False, failed=False)
-            events += self._machine.on_success(probe=admission == _PROBE, now=now)
-            if events:
-                self._transitioned(events, now)
+            events = self._record_success(admission, now, duration, slow=slow)
         self._emit(events)
         if self._call_listeners:
             self._emit_call(Outcome.SUCCESS, now, duration, None)
+
+    def _count_success(self, duration: float | None) -> None:
+        """An ordinary success: nothing here needs the lock (see ``_window.py``)."""
+        roll_at = self._window.roll_at
+        if roll_at != _NEVER and self.clock() >= roll_at:
+            self._roll()
+        ticket = self._tick()
+        if duration is not None:
+            # A sampled call: keeping it lock-free means it never makes other
+            # threads queue behind it.
+            self._record_latency(duration, ticket)
+        if self._sampling:
+            self._end_sampling()
+
+    def _record_success(
+        self, admission: int, now: float, duration: float | None, *, slow: bool
+    ) -> tuple[StateChanged, ...]:
+        """A probe's, a slow call's or a listened-to success (lock held)."""
+        if now >= self._window.roll_at:
+            self._window.roll(now, _peek(self._tickets))
+        ticket = next(self._tickets)
+        if duration is not None:
+            self._record_latency(duration, ticket)
+        if self._sampling:
+            self._sampling = False
+            self._refresh_fast()
+        events: tuple[StateChanged, ...] = ()
+        if slow:
+            self._slow_total += 1
+            self._window.add(ticket, failed=False, slow=True, now=now)
+            events = self._judge(now, probe=_CALL, failed=False)
+        events += self._machine.on_success(probe=admission, now=now)
+        if events:
+            self._transitioned(events, now)
+        return events
 
     def _exit_error(self, exc: BaseException, admission: int, t0: float | None) -> None:
         """Record a call that raised: a failure, or ignored per the rules."""
@@ -603,10 +625,13 @@ class CircuitBreaker:
             self._last_fail = ticket
             if duration is not None:
                 self._record_latency(duration, ticket)
+            if self._sampling:
+                self._sampling = False
+                self._refresh_fast()
             if slow:
                 self._slow_total += 1
             self._window.add(ticket, failed=True, slow=slow, now=now)
-            events = self._judge(now, probe=admission == _PROBE, failed=True)
+            events = self._judge(now, probe=admission, failed=True)
             if events:
                 self._transitioned(events, now)
         self._emit(events)
@@ -616,14 +641,14 @@ class CircuitBreaker:
     def _exit_ignored(self, admission: int, exc: BaseException | None = None) -> None:
         with self._lock:
             self._ignored += 1
-            self._machine.on_ignored(probe=admission == _PROBE)
+            self._machine.on_ignored(probe=admission)
         if self._call_listeners:
             self._emit_call(Outcome.IGNORED, self.clock(), None, exc)
 
     # -- internals (called with the lock held unless said otherwise) -----------------
 
     def _judge(
-        self, now: float, *, probe: bool, failed: bool
+        self, now: float, *, probe: int, failed: bool
     ) -> tuple[StateChanged, ...]:
         """Ask the window and policy whether to trip, and tell the machine."""
         machine = self._machine
@@ -703,12 +728,25 @@ class CircuitBreaker:
         self._fast = _GENERAL
 
     def _record_latency(self, duration: float, ticket: int) -> None:
+        """Keep a response-time sample (lock-free: a racing sample may be lost)."""
         if self._sampling or not ticket & _SAMPLE_MASK or duration >= self._slow_s:
-            self._latency[self._latency_count % _LATENCY_SAMPLES] = duration
+            latency = self._latency
+            if latency is None:
+                latency = self._latency = array("d", bytes(8 * _LATENCY_SAMPLES))
+            latency[self._latency_count % _LATENCY_SAMPLES] = duration
             self._latency_count += 1
-            if self._sampling:
+
+    def _end_sampling(self) -> None:
+        """Put the fast path back after a sampled call, if the lock is free now."""
+        # Never wait: if the lock is busy, the next general-path call tries again.
+        # Only a holder of the lock may re-enable the fast path, or it could race a
+        # trip and route calls around an open breaker.
+        if self._lock.acquire(blocking=False):
+            try:
                 self._sampling = False
                 self._refresh_fast()
+            finally:
+                self._lock.release()
 
     def _serve_fallback(
         self, error: CircuitOpenError, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -784,6 +822,20 @@ class CircuitBreaker:
 
         @functools.wraps(fn)
         async def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
+            # The fast path inlined, as in _wrap_sync: awaiting acall() would cost
+            # a second coroutine per call.
+            fast = breaker._fast
+            if fast:
+                try:
+                    result = await fn(*args, **kwargs)
+                except BaseException as exc:
+                    breaker._exit_error(exc, _CALL, None)
+                    raise
+                if fast == _FAST_ROLL and breaker.clock() >= breaker._window.roll_at:
+                    breaker._roll()
+                if not breaker._tick() & _SAMPLE_MASK:
+                    breaker._sample_next()
+                return result
             return await breaker.acall(fn, *args, **kwargs)
 
         return guarded

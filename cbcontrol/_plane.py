@@ -19,7 +19,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 from cbcontrol._breaker import CircuitBreaker
 from cbcontrol._clock import monotonic
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 
     from cbcontrol._clock import Clock
     from cbcontrol.config._models import BreakerSpec, PresetSpec
-    from cbcontrol.config.sources._base import LiveSource, SourceSnapshot
+    from cbcontrol.config.sources._base import LiveSource, RawEntry, SourceSnapshot
 
 __all__ = ["ControlPlane", "connect"]
 
@@ -139,7 +139,8 @@ class ControlPlane:
                 if options and options != managed.options:
                     msg = (
                         f'breaker "{name}" already exists with other options; pass '
-                        "options only where it is first created, or give it another name"
+                        "options only where it is first created, or give it another "
+                        "name"
                     )
                     raise ValueError(msg)
                 return managed.breaker
@@ -189,7 +190,7 @@ class ControlPlane:
         if self._source is not None:
             self._source.close()
 
-    def __enter__(self) -> ControlPlane:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -242,11 +243,7 @@ class ControlPlane:
     def _ingest(self, snapshot: SourceSnapshot) -> None:
         """Validate documents; a rejected one keeps its last good version."""
         desired = self._desired
-        if snapshot.error != desired.store_error:
-            if snapshot.error is not None:
-                logger.error("config store %s: %s", snapshot.source, snapshot.error)
-            else:
-                logger.info("config store %s is healthy again", snapshot.source)
+        self._log_store_health(snapshot)
         desired.store_error = snapshot.error
         desired.revision = snapshot.revision
         errors: dict[str, str] = {}
@@ -254,28 +251,43 @@ class ControlPlane:
         presets: dict[str, tuple[PresetSpec, str]] = {}
         for (kind, name), entry in snapshot.entries.items():
             key = f"{kind}/{name}"
-            data = entry.data
             try:
-                if data is None:
-                    raise ConfigError(entry.error or "never held a valid document")
                 if kind == "presets":
-                    presets[name] = (validate_preset(name, data, entry.origin), entry.origin)
+                    presets[name] = (
+                        validate_preset(name, _data(entry), entry.origin),
+                        entry.origin,
+                    )
                 else:
-                    specs[name] = (validate_spec(name, data, entry.origin), entry.origin)
+                    specs[name] = (
+                        validate_spec(name, _data(entry), entry.origin),
+                        entry.origin,
+                    )
             except ConfigError as exc:
                 errors[key] = str(exc)
-                last = (desired.presets if kind == "presets" else desired.specs).get(name)
-                if last is not None:
-                    (presets if kind == "presets" else specs)[name] = last  # type: ignore[index]
+                if kind == "presets" and name in desired.presets:
+                    presets[name] = desired.presets[name]
+                elif kind == "breakers" and name in desired.specs:
+                    specs[name] = desired.specs[name]
             if entry.error is not None:
                 errors.setdefault(key, entry.error)
         for key, message in errors.items():
             if desired.errors.get(key) != message:
-                logger.error("rejected %s, keeping its last good version: %s", key, message)
+                logger.error(
+                    "rejected %s, keeping its last good version: %s", key, message
+                )
         desired.errors = errors
         desired.specs = specs
         desired.presets = presets
         self._presets = merge_presets(builtin_presets(), presets)
+
+    def _log_store_health(self, snapshot: SourceSnapshot) -> None:
+        """Log a change of the store's health once, not on every snapshot."""
+        if snapshot.error == self._desired.store_error:
+            return
+        if snapshot.error is not None:
+            logger.error("config store %s: %s", snapshot.source, snapshot.error)
+        else:
+            logger.info("config store %s is healthy again", snapshot.source)
 
     def _apply(self, name: str, managed: _Managed, *, initial: bool) -> bool:
         """Bring one breaker to the desired state; True if anything was applied."""
@@ -290,7 +302,9 @@ class ControlPlane:
             resolved = resolve(name, layers, self._presets)
         except ConfigError as exc:
             if managed.error != str(exc):
-                logger.error("breaker %s keeps its last good config: %s", name, exc)
+                logger.error(  # noqa: TRY400 - an expected condition, no traceback
+                    "breaker %s keeps its last good config: %s", name, exc
+                )
             managed.error = str(exc)
             return False
         breaker = managed.breaker
@@ -311,10 +325,14 @@ class ControlPlane:
     def _apply_override(self, managed: _Managed, spec: BreakerSpec | None) -> bool:
         override = None if spec is None else spec.override
         mode = "none" if override is None else override.mode
-        key = None if override is None or mode == "none" else (
-            mode,
-            override.reason,
-            override.until,
+        key = (
+            None
+            if override is None or mode == "none"
+            else (
+                mode,
+                override.reason,
+                override.until,
+            )
         )
         if key == managed.override:
             return False
@@ -336,7 +354,9 @@ class ControlPlane:
         return True
 
     @staticmethod
-    def _apply_reset(managed: _Managed, spec: BreakerSpec | None, *, initial: bool) -> bool:
+    def _apply_reset(
+        managed: _Managed, spec: BreakerSpec | None, *, initial: bool
+    ) -> bool:
         generation = None if spec is None else spec.reset_generation
         if generation is None or generation == managed.reset_generation:
             return False
@@ -344,6 +364,12 @@ class ControlPlane:
             managed.breaker.reset()
         managed.reset_generation = generation
         return True
+
+
+def _data(entry: RawEntry) -> Mapping[str, object]:
+    if entry.data is None:
+        raise ConfigError(entry.error or "never held a valid document")
+    return entry.data
 
 
 def connect(
@@ -366,7 +392,8 @@ def connect(
         namespace: Overrides the store URL's namespace.
         environ: Environment to read instead of :data:`os.environ`.
         source: A ready :class:`~cbcontrol.config.sources._base.LiveSource` to use
-            instead of opening ``store`` (e.g. ``cbcontrol.testing.InMemoryConfigSource``).
+            instead of opening ``store``
+            (e.g. ``cbcontrol.testing.InMemoryConfigSource``).
         clock: The breakers' clock.
 
     Raises:

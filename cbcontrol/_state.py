@@ -74,13 +74,18 @@ class MachineSettings(Protocol):
 
 
 class Admission:
-    """Verdicts of :meth:`Machine.admit` (plain ints: the shell compares them often)."""
+    """
+    Verdicts of :meth:`Machine.admit`: plain ints, as the shell compares them often.
+
+    A positive verdict is a half-open *probe* ticket: the number of the half-open
+    episode that admitted it. Its outcome is reported with that number, so a probe
+    that outlives its episode (the breaker re-opened and half-opened again meanwhile)
+    cannot free a slot of, or count a success for, the next one.
+    """
 
     CALL = 0
     """Admitted as an ordinary call (closed or forced closed)."""
-    PROBE = 1
-    """Admitted as a half-open probe; its outcome must be reported with probe=True."""
-    REJECT = 2
+    REJECT = -1
     """Rejected; :attr:`Machine.retry_after` says for how long."""
 
 
@@ -92,6 +97,7 @@ class Machine:
     """
 
     __slots__ = (
+        "episode",
         "name",
         "open_until",
         "opened_level",
@@ -114,6 +120,7 @@ class Machine:
         self.opened_level = 0  # re-opens since the last close: the backoff exponent
         self.probes_in_flight = 0
         self.probe_successes = 0
+        self.episode = 0  # half-open episodes so far: probes carry theirs
         self.times_opened = 0
         self.override_reason: str | None = None
         self.override_until: float | None = None
@@ -154,16 +161,21 @@ class Machine:
             if now < self.open_until:
                 return Admission.REJECT, events
             events += self._fire(Trigger.TIMEOUT, now, "reset timeout elapsed")
+            self.episode += 1
             self.probes_in_flight = 0
             self.probe_successes = 0
         if self.probes_in_flight < self.settings.half_open_max_calls:
             self.probes_in_flight += 1
-            return Admission.PROBE, events
+            return self.episode, events
         return Admission.REJECT, events
 
-    def on_success(self, *, probe: bool, now: float) -> tuple[StateChanged, ...]:
+    def _current(self, probe: int) -> bool:
+        """Is ``probe`` a probe ticket of the half-open episode in progress?"""
+        return probe > 0 and probe == self.episode and self.state is State.HALF_OPEN
+
+    def on_success(self, *, probe: int, now: float) -> tuple[StateChanged, ...]:
         """Record a success; enough probe successes close a half-open breaker."""
-        if not probe or self.state is not State.HALF_OPEN:
+        if not self._current(probe):
             return ()
         self.probes_in_flight -= 1
         self.probe_successes += 1
@@ -176,14 +188,14 @@ class Machine:
     def on_failure(
         self,
         *,
-        probe: bool,
+        probe: int,
         now: float,
         rand: float,
         trip_reason: str | None,
     ) -> tuple[StateChanged, ...]:
         """Record a failure: a failed probe re-opens, a tripped closed breaker opens."""
         state = self.state
-        if probe and state is State.HALF_OPEN:
+        if self._current(probe):
             self.probes_in_flight -= 1
             self.opened_level += 1
             return self._open(Trigger.PROBE_FAILED, now, rand, "a probe failed")
@@ -191,9 +203,9 @@ class Machine:
             return self._open(Trigger.TRIP, now, rand, trip_reason)
         return ()
 
-    def on_ignored(self, *, probe: bool) -> None:
+    def on_ignored(self, *, probe: int) -> None:
         """Give back the probe slot of a call whose outcome does not count."""
-        if probe and self.state is State.HALF_OPEN:
+        if self._current(probe):
             self.probes_in_flight -= 1
 
     # -- operator overrides ----------------------------------------------------------

@@ -113,7 +113,9 @@ def parse_store_url(
     return store
 
 
-def open_source(store: StoreURL, *, environ: Mapping[str, str] | None = None) -> LiveSource | None:
+def open_source(
+    store: StoreURL, *, environ: Mapping[str, str] | None = None
+) -> LiveSource | None:
     """The live source of ``store`` (None for memory); imports its client lazily."""
     env = os.environ if environ is None else environ
     if store.scheme == "memory":
@@ -134,25 +136,21 @@ def open_source(store: StoreURL, *, environ: Mapping[str, str] | None = None) ->
         ca_cert=env.get("CBCONTROL_ETCD_CA") if tls else None,
         cert_cert=env.get("CBCONTROL_ETCD_CERT") if tls else None,
         cert_key=env.get("CBCONTROL_ETCD_KEY") if tls else None,
+        tls=tls,
     )
 
 
 def _parse(url: str, env: Mapping[str, str], source: str) -> StoreURL:
     scheme, sep, rest = url.partition("://")
     if not sep or scheme not in ("memory", "file", "etcd", "etcds"):
-        raise ConfigError(
-            f"must be one of {_FORMS}", field="store", value=url, source=source
-        )
+        rule = f"must be one of {_FORMS}"
+        raise ConfigError(rule, field="store", value=url, source=source)
     if scheme == "memory":
         return StoreURL("memory")
     if scheme == "file":
         if not rest:
-            raise ConfigError(
-                "needs a path, e.g. file:///etc/cbcontrol/cbcontrol.yaml",
-                field="store",
-                value=url,
-                source=source,
-            )
+            rule = "needs a path, e.g. file:///etc/cbcontrol/cbcontrol.yaml"
+            raise ConfigError(rule, field="store", value=url, source=source)
         return StoreURL("file", path=Path(unquote(rest)).absolute())
     userinfo, at, hostpart = rest.rpartition("@")
     hosts, _, ns = (hostpart if at else rest).partition("/")
@@ -165,21 +163,14 @@ def _parse(url: str, env: Mapping[str, str], source: str) -> StoreURL:
     for host_port in filter(None, hosts.split(",")):
         host, colon, port = host_port.rpartition(":")
         if not colon or not port.isdigit() or not host:
-            raise ConfigError(
-                f"has endpoint {host_port!r}, which is not HOST:PORT; "
-                f"expected {_FORMS}",
-                field="store",
-                value=url,
-                source=source,
+            rule = (
+                f"has endpoint {host_port!r}, which is not HOST:PORT; expected {_FORMS}"
             )
+            raise ConfigError(rule, field="store", value=url, source=source)
         endpoints.append((host.strip("[]"), int(port)))
     if not endpoints:
-        raise ConfigError(
-            f"names no etcd endpoint; expected {_FORMS}",
-            field="store",
-            value=url,
-            source=source,
-        )
+        rule = f"names no etcd endpoint; expected {_FORMS}"
+        raise ConfigError(rule, field="store", value=url, source=source)
     namespace = ns.strip("/") or "default"
     _check_namespace(namespace, source)
     return StoreURL(
@@ -193,9 +184,5 @@ def _parse(url: str, env: Mapping[str, str], source: str) -> StoreURL:
 
 def _check_namespace(namespace: str, source: str) -> None:
     if not namespace or "/" in namespace:
-        raise ConfigError(
-            "must be a name without '/'",
-            field="namespace",
-            value=namespace,
-            source=source,
-        )
+        rule = "must be a name without '/'"
+        raise ConfigError(rule, field="namespace", value=namespace, source=source)

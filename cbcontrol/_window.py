@@ -36,7 +36,7 @@ class _TicketRing:
     __slots__ = ("_buf", "_head", "_len", "_size")
 
     def __init__(self, size: int) -> None:
-        self._buf = [0] * size
+        self._buf: list[int] = []  # allocated at the first push: healthy costs nothing
         self._size = size
         self._head = 0
         self._len = 0
@@ -46,6 +46,8 @@ class _TicketRing:
 
     def push(self, ticket: int) -> None:
         """Append a ticket; the caller has pruned, so there is room."""
+        if not self._buf:
+            self._buf = [0] * self._size
         self._buf[(self._head + self._len) % self._size] = ticket
         self._len += 1
 

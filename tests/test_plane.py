@@ -28,10 +28,15 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def plane(source: InMemoryConfigSource, clock: FakeClock) -> Iterator[cbcontrol.ControlPlane]:
+def plane(
+    source: InMemoryConfigSource, clock: FakeClock
+) -> Iterator[cbcontrol.ControlPlane]:
     """A plane on the in-memory store with PAYMENT_CB_MAX_FAILURES=4 in its env."""
     plane = cbcontrol.connect(
-        source=source, app="checkout", environ={"PAYMENT_CB_MAX_FAILURES": "4"}, clock=clock
+        source=source,
+        app="checkout",
+        environ={"PAYMENT_CB_MAX_FAILURES": "4"},
+        clock=clock,
     )
     yield plane
     plane.close()
@@ -140,9 +145,10 @@ def test_a_merged_config_that_breaks_a_rule_is_not_applied(
     source.put("breakers", "payment", {"window_size": 5, "failure_rate_threshold": 50})
 
     assert 100 == pay.config.window_size
-    assert "minimum_calls (10) must be <= window_size (5)" in plane.errors()[
-        "breakers/payment"
-    ]
+    assert (
+        "minimum_calls (10) must be <= window_size (5)"
+        in plane.errors()["breakers/payment"]
+    )
 
 
 def test_deleting_the_spec_lets_lower_layers_show(
@@ -163,12 +169,15 @@ def test_store_presets_apply_to_breakers(
     """A preset defined in the store is chosen by a spec and applied."""
     cart = plane.breaker("cart")
 
-    source.put("presets", "checkout-critical", {"max_failures": 2, "reset_timeout": "2m"})
+    source.put(
+        "presets", "checkout-critical", {"max_failures": 2, "reset_timeout": "2m"}
+    )
     source.put("breakers", "cart", {"preset": "checkout-critical"})
 
     assert (2, 120.0) == (cart.config.max_failures, cart.config.reset_timeout)
-    assert "preset:checkout-critical (memory:/presets/checkout-critical@1)" == (
-        cart.explain()["max_failures"][1]
+    assert (
+        "preset:checkout-critical (memory:/presets/checkout-critical@1)"
+        == (cart.explain()["max_failures"][1])
     )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from typing import TYPE_CHECKING
 
@@ -30,7 +29,7 @@ def write(path: Path, text: str) -> None:
     """Save like an editor: write a temporary file, then rename it over the target."""
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text)
-    os.replace(tmp, path)
+    tmp.replace(path)
 
 
 @pytest.fixture

@@ -35,5 +35,7 @@ def test_example_files_name_their_schema_and_validate(path: Path) -> None:
     text = path.read_text()
     document = ConfigDocument.model_validate(YAML(typ="safe", pure=True).load(text))
 
-    assert text.startswith("# yaml-language-server: $schema=../schemas/config-file.json")
+    assert text.startswith(
+        "# yaml-language-server: $schema=../schemas/config-file.json"
+    )
     assert document.breakers

@@ -59,10 +59,15 @@ def test_credentials_may_come_from_the_environment() -> None:
 
 def test_namespace_override() -> None:
     """--namespace replaces the URL's namespace."""
-    assert "blue" == parse_store_url("etcd://h:1/green", environ={}, namespace="blue").namespace
+    assert (
+        "blue"
+        == parse_store_url("etcd://h:1/green", environ={}, namespace="blue").namespace
+    )
 
 
-def test_no_store_and_no_file_means_memory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_store_and_no_file_means_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Unset and no ./cbcontrol.yaml: an in-memory store."""
     monkeypatch.chdir(tmp_path)
 
@@ -74,13 +79,17 @@ def test_no_store_and_no_file_means_memory(tmp_path: Path, monkeypatch: pytest.M
     [
         (
             "redis://h:1",
-            "must be one of file://PATH, etcd://HOST:PORT[,HOST:PORT]/NAMESPACE, "
-            "etcds://... (TLS) or memory://",
+            (
+                "must be one of file://PATH, etcd://HOST:PORT[,HOST:PORT]/NAMESPACE, "
+                "etcds://... (TLS) or memory://"
+            ),
         ),
         (
             "etcd://h/ns",
-            "has endpoint 'h', which is not HOST:PORT; expected file://PATH, "
-            "etcd://HOST:PORT[,HOST:PORT]/NAMESPACE, etcds://... (TLS) or memory://",
+            (
+                "has endpoint 'h', which is not HOST:PORT; expected file://PATH, "
+                "etcd://HOST:PORT[,HOST:PORT]/NAMESPACE, etcds://... (TLS) or memory://"
+            ),
         ),
         ("file://", "needs a path, e.g. file:///etc/cbcontrol/cbcontrol.yaml"),
     ],

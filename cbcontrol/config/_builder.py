@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Self
 from pydantic import ValidationError
 
 from cbcontrol.config._merge import (
+    NULL_RULE,
     Layer,
     PresetTable,
     Resolved,
@@ -15,7 +16,6 @@ from cbcontrol.config._merge import (
     check_nulls,
     config_errors,
     merge_presets,
-    null_rule,
     resolve,
 )
 from cbcontrol.config._models import BreakerSpec, PresetSpec
@@ -61,7 +61,9 @@ class ConfigBuilder:
     .. versionadded:: 0.1.0
     """
 
-    def __init__(self, name: str = "default", *, environ: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, name: str = "default", *, environ: Mapping[str, str] | None = None
+    ) -> None:
         self.name = name
         self._environ = environ
         self._layers: dict[str, Layer] = {}
@@ -105,21 +107,24 @@ class ConfigBuilder:
         return self
 
     def from_snapshot(self, snapshot: SourceSnapshot, *, kind: str) -> Self:
-        """Add a live store's snapshot (``kind`` ``"file"`` or ``"etcd"``) as a layer."""
+        """Add a live store's snapshot as layer ``kind`` (``"file"`` or ``"etcd"``)."""
         if snapshot.error is not None:
             raise ConfigError(snapshot.error, breaker=self.name, source=snapshot.source)
         presets: dict[str, tuple[PresetSpec, str]] = {}
         for (entry_kind, name), entry in snapshot.entries.items():
             if entry_kind != "presets" or entry.data is None:
                 continue
-            presets[name] = (validate_preset(name, entry.data, entry.origin), entry.origin)
+            presets[name] = (
+                validate_preset(name, entry.data, entry.origin),
+                entry.origin,
+            )
         self._presets = merge_presets(self._presets, presets)
-        entry = snapshot.entries.get(("breakers", self.name))
-        if entry is not None:
-            if entry.error is not None:
-                raise ConfigError(entry.error, breaker=self.name, source=entry.origin)
-            spec = validate_spec(self.name, entry.data or {}, entry.origin)
-            self._layers[kind] = layer_from_spec(kind, spec, entry.origin)
+        mine = snapshot.entries.get(("breakers", self.name))
+        if mine is not None:
+            if mine.error is not None:
+                raise ConfigError(mine.error, breaker=self.name, source=mine.origin)
+            spec = validate_spec(self.name, mine.data or {}, mine.origin)
+            self._layers[kind] = layer_from_spec(kind, spec, mine.origin)
         return self
 
     def with_values(self, kind: str, /, **values: object) -> Self:
@@ -158,7 +163,7 @@ def validate_spec(breaker: str, data: Mapping[str, object], origin: str) -> Brea
     bad = check_nulls(spec.config_values())
     if bad is not None:
         raise ConfigError(
-            null_rule(bad),
+            NULL_RULE,
             breaker=breaker,
             field=bad,
             value=None,
@@ -183,7 +188,7 @@ def validate_preset(name: str, data: Mapping[str, object], origin: str) -> Prese
     bad = check_nulls(spec.config_values())
     if bad is not None:
         raise ConfigError(
-            null_rule(bad),
+            NULL_RULE,
             breaker=f"preset {name}",
             field=bad,
             value=None,

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "NULLABLE_FIELDS",
+    "NULL_RULE",
     "PRECEDENCE",
     "Layer",
     "PresetTable",
@@ -35,7 +36,6 @@ __all__ = [
     "check_nulls",
     "config_errors",
     "merge_presets",
-    "null_rule",
     "resolve",
 ]
 
@@ -104,7 +104,7 @@ class Resolved:
 def builtin_presets() -> PresetTable:
     """The built-in presets as layers with ``preset:<name>`` provenance."""
     return {
-        name: _preset_layer(name, spec.config_values(), f"preset:{name}")
+        name: _preset_layer(spec.config_values(), f"preset:{name}")
         for name, spec in BUILTIN_PRESETS.items()
     }
 
@@ -123,7 +123,9 @@ def merge_presets(
         values = spec.config_values()
         below = table.get(name, Layer("preset"))
         sep = "." if origin.startswith("file:") else ""
-        sources = {f: f"preset:{name} ({origin}{sep}{f if sep else ''})" for f in values}
+        sources = {
+            f: f"preset:{name} ({origin}{sep}{f if sep else ''})" for f in values
+        }
         table[name] = Layer(
             "preset",
             {**below.values, **values},
@@ -203,18 +205,17 @@ def check_nulls(values: Mapping[str, object]) -> str | None:
     return None
 
 
-def null_rule(name: str) -> str:
-    """The rule for a null in a non-nullable field."""
-    return (
-        f"cannot be null (only {', '.join(sorted(NULLABLE_FIELDS))} can); remove the key "
-        "to inherit the value from the layer below"
-    )
+NULL_RULE: Final = (
+    f"cannot be null (only {', '.join(sorted(NULLABLE_FIELDS))} can); remove "
+    "the key to inherit the value from the layer below"
+)
+"""The rule for a null in a non-nullable field."""
 
 
 # -- internals ---------------------------------------------------------------------
 
 
-def _preset_layer(name: str, values: Mapping[str, object], source: str) -> Layer:
+def _preset_layer(values: Mapping[str, object], source: str) -> Layer:
     return Layer("preset", dict(values), dict.fromkeys(values, source))
 
 

@@ -11,8 +11,8 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    create_model,
     WithJsonSchema,
+    create_model,
     field_validator,
     model_validator,
 )
@@ -229,7 +229,9 @@ class BreakerSpec(PartialConfig):
 
     def config_values(self) -> dict[str, object]:
         """The config fields this document sets (an explicit null included)."""
-        return {f: getattr(self, f) for f in CONFIG_FIELDS if f in self.model_fields_set}
+        return {
+            f: getattr(self, f) for f in CONFIG_FIELDS if f in self.model_fields_set
+        }
 
 
 class PresetSpec(PartialConfig):
@@ -241,7 +243,9 @@ class PresetSpec(PartialConfig):
 
     def config_values(self) -> dict[str, object]:
         """The config fields this preset sets."""
-        return {f: getattr(self, f) for f in CONFIG_FIELDS if f in self.model_fields_set}
+        return {
+            f: getattr(self, f) for f in CONFIG_FIELDS if f in self.model_fields_set
+        }
 
 
 class ConfigDocument(BaseModel):

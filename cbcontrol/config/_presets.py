@@ -23,16 +23,20 @@ DEFAULT_PRESET = "default"
 BUILTIN_PRESETS: Mapping[str, PresetSpec] = MappingProxyType(
     {
         # The built-in defaults of BreakerConfig, unchanged.
-        "default": PresetSpec(),
+        "default": PresetSpec.model_validate({}),
         # From the article: a payment provider is critical and slow to recover, so
         # trip early, wait longer, and fail over to an alternative provider.
-        "payment": PresetSpec(
-            max_failures=3, reset_timeout=60.0, fallback="alternative"
+        "payment": PresetSpec.model_validate(
+            {"max_failures": 3, "reset_timeout": "60s", "fallback": "alternative"}
         ),
         # Analytics tolerates more noise, recovers fast, and serves cached answers.
-        "analytics": PresetSpec(max_failures=10, reset_timeout=10.0, fallback="cache"),
+        "analytics": PresetSpec.model_validate(
+            {"max_failures": 10, "reset_timeout": "10s", "fallback": "cache"}
+        ),
         # A profile lookup can degrade to a static default profile.
-        "user-profile": PresetSpec(max_failures=5, reset_timeout=30.0, fallback="static"),
+        "user-profile": PresetSpec.model_validate(
+            {"max_failures": 5, "reset_timeout": "30s", "fallback": "static"}
+        ),
     }
 )
 """The built-in presets, by name."""

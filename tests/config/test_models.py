@@ -26,7 +26,9 @@ from cbcontrol.exceptions import ConfigError
         (timedelta(minutes=2), 120.0),
     ],
 )
-def test_durations_parse_like_operators_write_them(text: object, seconds: float) -> None:
+def test_durations_parse_like_operators_write_them(
+    text: object, seconds: float
+) -> None:
     """Durations accept Go-style strings, numbers and timedelta."""
     assert seconds == parse_duration(text)
 
@@ -90,14 +92,18 @@ def test_spec_errors_name_breaker_field_value_source_and_rule() -> None:
         ),
     ):
         validate_spec(
-            "payment", {"max_failures": 0}, "etcd:/cbcontrol/default/breakers/payment@42"
+            "payment",
+            {"max_failures": 0},
+            "etcd:/cbcontrol/default/breakers/payment@42",
         )
 
 
 def test_file_spec_errors_point_at_the_field() -> None:
     """A file source's provenance points at the field inside the document."""
     with pytest.raises(ConfigError) as info:
-        validate_spec("payment", {"reset_timeout": "soon"}, "file:/x.yaml#breakers.payment")
+        validate_spec(
+            "payment", {"reset_timeout": "soon"}, "file:/x.yaml#breakers.payment"
+        )
 
     assert "file:/x.yaml#breakers.payment.reset_timeout" == info.value.source
     assert ("reset_timeout", "soon") == (info.value.field, info.value.value)
@@ -105,7 +111,9 @@ def test_file_spec_errors_point_at_the_field() -> None:
 
 def test_unknown_spec_fields_get_a_did_you_mean() -> None:
     """A misspelt field in a spec suggests the right name."""
-    with pytest.raises(ConfigError, match=r"is not a known field; did you mean 'max_failures'\?"):
+    with pytest.raises(
+        ConfigError, match=r"is not a known field; did you mean 'max_failures'\?"
+    ):
         validate_spec("payment", {"max_failure": 3}, "etcd:/k@1")
 
 

@@ -61,8 +61,10 @@ def test_a_bad_value_is_reported_and_skipped() -> None:
 
     assert {"jitter": 0.1} == layer.values
     assert [
-        'breaker "payment": field "max_failures" from source '
-        "\"env:PAYMENT_CB_MAX_FAILURES\" must be an integer, got 'three'"
+        (
+            'breaker "payment": field "max_failures" from source '
+            "\"env:PAYMENT_CB_MAX_FAILURES\" must be an integer, got 'three'"
+        )
     ] == [str(e) for e in errors]
 
 
@@ -72,8 +74,10 @@ def test_an_out_of_range_value_names_the_rule() -> None:
 
     assert {} == layer.values
     assert [
-        'breaker "payment": field "max_failures" from source '
-        "\"env:PAYMENT_CB_MAX_FAILURES\" must be >= 1, got '0'"
+        (
+            'breaker "payment": field "max_failures" from source '
+            "\"env:PAYMENT_CB_MAX_FAILURES\" must be >= 1, got '0'"
+        )
     ] == [str(e) for e in errors]
 
 

@@ -38,7 +38,9 @@ def changed(
 
 def tripped(m: Machine, now: float, rand: float = 0.5) -> tuple[StateChanged, ...]:
     """Trip a closed machine as the breaker shell does."""
-    return m.on_failure(probe=False, now=now, rand=rand, trip_reason="too many")
+    return m.on_failure(
+        probe=Admission.CALL, now=now, rand=rand, trip_reason="too many"
+    )
 
 
 def test_closed_admits_calls_without_events() -> None:
@@ -53,7 +55,7 @@ def test_failure_without_trip_verdict_keeps_closed() -> None:
     """A failure opens the machine only when the policy says it trips."""
     m = Machine("svc", Settings(), now=0.0)
 
-    events = m.on_failure(probe=False, now=1.0, rand=0.5, trip_reason=None)
+    events = m.on_failure(probe=Admission.CALL, now=1.0, rand=0.5, trip_reason=None)
 
     assert () == events
     assert State.CLOSED == m.state
@@ -71,15 +73,11 @@ def test_full_cycle_emits_every_event_in_order() -> None:
     second, ev = m.admit(11.5)
     events += ev
     third, _ = m.admit(11.6)
-    events += m.on_success(probe=True, now=12.0)
-    events += m.on_success(probe=True, now=12.5)
+    events += m.on_success(probe=m.episode, now=12.0)
+    events += m.on_success(probe=m.episode, now=12.5)
 
     assert (Admission.REJECT, ()) == rejected
-    assert (Admission.PROBE, Admission.PROBE, Admission.REJECT) == (
-        first,
-        second,
-        third,
-    )
+    assert (1, 1, Admission.REJECT) == (first, second, third)
     assert [
         changed(State.CLOSED, State.OPEN, Trigger.TRIP, "too many", 1.0, 10.0),
         changed(
@@ -107,7 +105,7 @@ def test_probe_failure_reopens_with_backoff_up_to_the_cap() -> None:
     for _ in range(4):
         now = m.open_until
         m.admit(now)
-        (event,) = m.on_failure(probe=True, now=now, rand=0.5, trip_reason=None)
+        (event,) = m.on_failure(probe=m.episode, now=now, rand=0.5, trip_reason=None)
         waits.append(event.retry_after_s)
 
     assert [20.0, 35.0, 35.0, 35.0] == waits
@@ -120,9 +118,9 @@ def test_close_resets_the_backoff() -> None:
     m = Machine("svc", Settings(success_threshold=1), now=0.0)
     tripped(m, now=0.0)
     m.admit(10.0)
-    m.on_failure(probe=True, now=10.0, rand=0.5, trip_reason=None)
+    m.on_failure(probe=m.episode, now=10.0, rand=0.5, trip_reason=None)
     m.admit(30.0)
-    m.on_success(probe=True, now=30.0)
+    m.on_success(probe=m.episode, now=30.0)
 
     (event,) = tripped(m, now=31.0)
 
@@ -147,11 +145,30 @@ def test_ignored_probe_gives_its_slot_back() -> None:
     m.admit(10.0)
 
     blocked, _ = m.admit(10.1)
-    m.on_ignored(probe=True)
+    m.on_ignored(probe=m.episode)
     freed, _ = m.admit(10.2)
 
     assert Admission.REJECT == blocked
-    assert Admission.PROBE == freed
+    assert 1 == freed
+
+
+def test_a_probe_from_an_earlier_episode_counts_for_nothing() -> None:
+    """A probe that outlives its half-open episode frees no slot of the next one."""
+    m = Machine("svc", Settings(half_open_max_calls=1, success_threshold=1), now=0.0)
+    tripped(m, now=0.0)
+    stale, _ = m.admit(10.0)
+    m.on_ignored(probe=stale)
+    failing, _ = m.admit(10.0)
+    m.on_failure(probe=failing, now=10.0, rand=0.5, trip_reason=None)
+    current, _ = m.admit(31.0)
+
+    late = m.on_success(probe=stale, now=31.5)
+    blocked, _ = m.admit(31.6)
+
+    assert (1, 1, 2) == (stale, failing, current)
+    assert () == late
+    assert Admission.REJECT == blocked
+    assert State.HALF_OPEN == m.state
 
 
 def test_force_open_sticks_through_time_and_successes() -> None:
@@ -160,7 +177,7 @@ def test_force_open_sticks_through_time_and_successes() -> None:
 
     events = m.force_open(1.0, "INC-42")
     verdicts = {m.admit(t)[0] for t in (2.0, 1e6, 1e9)}
-    after_success = m.on_success(probe=True, now=1e9)
+    after_success = m.on_success(probe=m.episode, now=1e9)
 
     assert [
         changed(State.CLOSED, State.FORCED_OPEN, Trigger.FORCE_OPEN, "INC-42", 1.0)
@@ -177,7 +194,9 @@ def test_force_closed_admits_and_failures_never_open() -> None:
     m = Machine("svc", Settings(), now=0.0)
     m.force_closed(1.0, None)
 
-    events = m.on_failure(probe=False, now=2.0, rand=0.5, trip_reason="too many")
+    events = m.on_failure(
+        probe=Admission.CALL, now=2.0, rand=0.5, trip_reason="too many"
+    )
 
     assert () == events
     assert (Admission.CALL, ()) == m.admit(3.0)

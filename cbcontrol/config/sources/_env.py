@@ -107,15 +107,13 @@ class EnvSource:
         parsed = getattr(spec, name)
         if parsed is None and name not in NULLABLE_FIELDS:
             return ConfigError(
-                "must not be empty", breaker=breaker, field=name, value=value, source=source
+                "must not be empty",
+                breaker=breaker,
+                field=name,
+                value=value,
+                source=source,
             )
         return parsed
-
-
-def _nullable() -> frozenset[str]:
-    from cbcontrol.config._merge import _NULLABLE
-
-    return _NULLABLE
 
 
 def _unknown(breaker: str, var: str, value: str) -> ConfigError:
@@ -123,4 +121,6 @@ def _unknown(breaker: str, var: str, value: str) -> ConfigError:
     close = difflib.get_close_matches(suffix, list(_FIELDS), n=1)
     hint = f"did you mean {var.removesuffix(suffix)}{close[0]}? " if close else ""
     rule = f"is not a known setting; {hint}settings: {', '.join(sorted(_FIELDS))}"
-    return ConfigError(rule, breaker=breaker, field=var, value=value, source=f"env:{var}")
+    return ConfigError(
+        rule, breaker=breaker, field=var, value=value, source=f"env:{var}"
+    )
