@@ -13,7 +13,7 @@ from tests.support.etcd import APP_PASSWORD, APP_USER, ROOT_PASSWORD, EtcdServer
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from cbcontrol.config.sources._etcd import EtcdClient
+    from cbcontrol._etcd import EtcdClient
 
 
 @pytest.fixture(scope="session")
@@ -57,7 +57,7 @@ def etcd_namespace() -> str:
 @pytest.fixture
 def etcd_client(etcd_server: EtcdServer) -> Iterator[EtcdClient]:
     """A client of the session's etcd, closed after the test."""
-    from cbcontrol.config.sources._etcd import EtcdClient
+    from cbcontrol._etcd import EtcdClient
 
     with EtcdClient(etcd_server.endpoints) as client:
         yield client

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from cbcontrol.config.sources._etcd import EtcdClient, EtcdSource, LeaseKeeper
+from cbcontrol._etcd import EtcdClient, LeaseKeeper
+from cbcontrol.config.sources._etcd import EtcdSource
 from cbcontrol.exceptions import StoreAuthError, StoreUnavailableError
 from tests.support.etcd import APP_PASSWORD, APP_USER, free_port
 

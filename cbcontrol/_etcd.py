@@ -1,0 +1,583 @@
+"""
+The etcd client: a small adapter over etcd's v3 gRPC API.
+
+This is the only module that touches an etcd library (the live source, the status
+publisher and cbctl's store all go through it). It uses the generated gRPC stubs
+of etcd-sdk-python (``pyetcd.etcdrpc``, or python-etcd3's identical ``etcd3.etcdrpc``)
+and keeps its own channel, token and watch stream, because the libraries' client
+wrappers fail in ways measured against etcd 3.4: their watch dies for good on the first
+error, an endpoint that failed once is refused for 300 s, auth tokens are never renewed
+and their call credentials are rejected on plaintext channels.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import queue
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Self, TypeVar
+
+from cbcontrol.exceptions import StoreAuthError, StoreError, StoreUnavailableError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Sequence
+
+
+__all__ = [
+    "DEFAULT_ENDPOINTS",
+    "POLL_S",
+    "EtcdClient",
+    "EtcdWatch",
+    "Found",
+    "LeaseKeeper",
+    "WatchEvent",
+    "WatchUpdate",
+]
+
+logger = logging.getLogger("cbcontrol.etcd")
+
+_T = TypeVar("_T")
+_Metadata = tuple[tuple[str, str], ...]
+Found = tuple[int, dict[str, tuple[bytes, int]]]
+_INSTALL_HINT = "etcd support is not installed, run `pip install cbcontrol[etcd]`"
+DEFAULT_ENDPOINTS = (("127.0.0.1", 2379),)
+POLL_S = 0.2  # how often blocking loops look at their stop event
+_UNREACHABLE = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED", "CANCELLED"})
+_AUTH_CODES = frozenset({"UNAUTHENTICATED", "PERMISSION_DENIED"})
+# etcd reports some auth failures as INVALID_ARGUMENT, and a watch's cancel reason
+# carries the Go status text, so the details are matched as well as the code.
+_AUTH_HINTS = (
+    "authentication failed",
+    "user name is empty",
+    "permission denied",
+    "invalid auth token",
+    "Unauthenticated",
+    "PermissionDenied",
+)
+_CHANNEL_OPTIONS = (
+    # HTTP/2 pings notice a silent peer on open streams (a backstop for the watch
+    # heartbeat); etcd answers pings sent more often than every 5 s with GOAWAY.
+    ("grpc.keepalive_time_ms", 10_000),
+    ("grpc.keepalive_timeout_ms", 5_000),
+    ("grpc.http2.max_pings_without_data", 0),
+    # gRPC's reconnect backoff grows to 120 s: a restarted etcd would wait that long.
+    ("grpc.initial_reconnect_backoff_ms", 200),
+    ("grpc.max_reconnect_backoff_ms", 1_000),
+)
+
+
+def _import_client_library() -> tuple[Any, Any]:
+    """Import grpc and etcd's v3 stubs, naming the extra that installs them."""
+    for name in ("pyetcd.etcdrpc", "etcd3.etcdrpc"):
+        try:
+            return importlib.import_module("grpc"), importlib.import_module(name)
+        except ImportError:
+            continue
+    raise ImportError(_INSTALL_HINT)
+
+
+def _prefix_end(prefix: bytes) -> bytes:
+    """The ``range_end`` that selects every key starting with ``prefix``."""
+    end = bytearray(prefix.rstrip(b"\xff"))
+    if not end:
+        return b"\0"  # etcd's "to the end of the keyspace"
+    end[-1] += 1
+    return bytes(end)
+
+
+def _code(exc: Any) -> str:
+    return str(exc.code().name) if hasattr(exc, "code") else "UNKNOWN"
+
+
+def _details(exc: Any) -> str:
+    return str(exc.details() or "") if hasattr(exc, "details") else repr(exc)
+
+
+def _to_bytes(value: bytes | str) -> bytes:
+    return value if isinstance(value, bytes) else value.encode()
+
+
+@dataclass(frozen=True, slots=True)
+class WatchEvent:
+    """
+    One change seen by a watch: ``value`` is ``None`` when ``key`` was deleted.
+
+    .. versionadded:: 0.1.0
+    """
+
+    key: str
+    value: bytes | None
+    mod_revision: int
+
+
+@dataclass(frozen=True, slots=True)
+class WatchUpdate:
+    """
+    One response of a watch stream, at etcd's ``revision``.
+
+    ``events`` is empty for the creation and heartbeat answers. A non-zero
+    ``compacted_revision`` means the history the watch needed is gone: the watch is
+    over, re-read everything.
+
+    .. versionadded:: 0.1.0
+    """
+
+    revision: int
+    events: tuple[WatchEvent, ...] = ()
+    compacted_revision: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Conn:
+    endpoint: str
+    channel: Any
+    stubs: dict[str, Any]  # "KV", "Lease", "Watch", "Auth"
+
+
+class EtcdClient:
+    """
+    A small, thread-safe etcd v3 client that raises only cbcontrol's exceptions.
+
+    Args:
+        endpoints: ``(host, port)`` pairs; when one is unreachable the next is tried.
+        user: User name when etcd has auth enabled, with ``password``. The token is
+            renewed whenever etcd stops accepting it (token TTL, etcd restart).
+        password: The user's password.
+        tls: Use TLS (``etcds://``), implied by ``ca_cert`` or ``cert_cert``; without
+            ``ca_cert`` the system's roots are trusted.
+        ca_cert: Path of the CA bundle.
+        cert_key: Path of the client key, for client-certificate auth.
+        cert_cert: Path of the client certificate, with ``cert_key``.
+        timeout: Seconds each call may take, so an unreachable etcd fails fast.
+
+    Raises:
+        ImportError: The ``etcd`` extra is not installed.
+
+    Failures raise :class:`~cbcontrol.exceptions.StoreUnavailableError` (unreachable,
+    timed out), :class:`~cbcontrol.exceptions.StoreAuthError` (credentials or
+    permission refused) or :class:`~cbcontrol.exceptions.StoreError`, naming the
+    endpoint and the cause, with the gRPC error chained.
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(
+        self,
+        endpoints: Sequence[tuple[str, int]] = DEFAULT_ENDPOINTS,
+        *,
+        user: str | None = None,
+        password: str | None = None,
+        ca_cert: str | None = None,
+        cert_key: str | None = None,
+        cert_cert: str | None = None,
+        tls: bool = False,
+        timeout: float = 2.5,
+    ) -> None:
+        if (
+            not endpoints
+            or (user is None) != (password is None)
+            or (cert_key is None) != (cert_cert is None)
+        ):
+            msg = "EtcdClient needs endpoints; user goes with password, key with cert"
+            raise ValueError(msg)
+        self._grpc, self._rpc = _import_client_library()
+        self._endpoints = tuple(f"{host}:{port}" for host, port in endpoints)
+        self._user, self._password, self.timeout = user, password, timeout
+        self._credentials = None
+        if tls or ca_cert is not None or cert_cert is not None:
+            files = (ca_cert, cert_key, cert_cert)
+            self._credentials = self._grpc.ssl_channel_credentials(
+                *(None if path is None else Path(path).read_bytes() for path in files)
+            )
+        scheme = "etcd" if self._credentials is None else "etcds"
+        self.name = f"{scheme}://{','.join(self._endpoints)}"
+        self._lock = threading.Lock()
+        self._index = 0
+        self._conn: _Conn | None = None
+        self._token: str | None = None
+        self._closed = False
+
+    def _connection(self) -> _Conn:
+        with self._lock:
+            if self._closed:
+                msg = f"{self.name}: the client is closed"
+                raise StoreError(msg, store=self.name)
+            if self._conn is None:
+                target = self._endpoints[self._index]
+                if self._credentials is None:
+                    channel = self._grpc.insecure_channel(target, _CHANNEL_OPTIONS)
+                else:
+                    channel = self._grpc.secure_channel(
+                        target, self._credentials, _CHANNEL_OPTIONS
+                    )
+                stubs = {
+                    name: getattr(self._rpc, f"{name}Stub")(channel)
+                    for name in ("KV", "Lease", "Watch", "Auth")
+                }
+                self._conn = _Conn(target, channel, stubs)
+            return self._conn
+
+    def _metadata(self, conn: _Conn) -> _Metadata:
+        """The token metadata, authenticating first if needed (raises RpcError)."""
+        if self._user is None:
+            return ()
+        with self._lock:  # one authentication at a time; the others reuse its token
+            if self._token is None:
+                request = self._rpc.AuthenticateRequest(
+                    name=self._user, password=self._password
+                )
+                try:
+                    response = conn.stubs["Auth"].Authenticate(
+                        request, timeout=self.timeout
+                    )
+                    self._token = str(response.token)
+                except self._grpc.RpcError as exc:
+                    # As etcd's Go client: credentials for an etcd without auth are
+                    # not an error.
+                    if "authentication is not enabled" not in _details(exc):
+                        raise
+                    self._token = ""
+            token = self._token
+        return (("token", token),) if token else ()
+
+    def _forget_token(self, metadata: _Metadata) -> None:
+        with self._lock:
+            if metadata and self._token == metadata[0][1]:
+                self._token = None
+
+    def _rotate(self, conn: _Conn) -> None:
+        """Move on to the next endpoint after ``conn``'s stopped answering."""
+        with self._lock:
+            if self._conn is conn and len(self._endpoints) > 1:
+                self._index = (self._index + 1) % len(self._endpoints)
+                self._conn = None
+                conn.channel.close()
+
+    def _error(self, code: str, details: str, endpoint: str, what: str) -> StoreError:
+        where = f"etcd at {endpoint}"
+        if code in _UNREACHABLE:
+            if code == "DEADLINE_EXCEEDED":
+                details = f"no answer within {self.timeout:g}s"
+            msg = f"{where} is unavailable ({what}): {details}"
+            return StoreUnavailableError(msg, store=self.name)
+        if code in _AUTH_CODES or any(hint in details for hint in _AUTH_HINTS):
+            who = "a client without credentials (set user and password)"
+            if self._user is not None:
+                who = f"user {self._user!r}"
+            msg = f"{where} refused {what} for {who}: {details}"
+            return StoreAuthError(msg, store=self.name)
+        msg = f"{where} failed {what}: {details} ({code})"
+        return StoreError(msg, store=self.name)
+
+    def _call(self, what: str, invoke: Callable[[_Conn, _Metadata], _T]) -> _T:
+        """Run one RPC: renew a rejected token once, try each endpoint once."""
+        renewed = False
+        rotations = 0
+        while True:
+            conn = self._connection()
+            stage = "authentication"
+            metadata: _Metadata = ()
+            try:
+                metadata = self._metadata(conn)
+                stage = what
+                return invoke(conn, metadata)
+            except self._grpc.RpcError as exc:
+                code, details = _code(exc), _details(exc)
+                if not renewed and metadata and "invalid auth token" in details:
+                    renewed = True
+                    self._forget_token(metadata)
+                    continue
+                if code in _UNREACHABLE:
+                    self._rotate(conn)
+                    rotations += 1
+                    if rotations < len(self._endpoints):
+                        continue
+                raise self._error(code, details, conn.endpoint, stage) from exc
+
+    def _unary(self, what: str, stub: str, method: str, request: Any) -> Any:
+        def invoke(conn: _Conn, metadata: _Metadata) -> Any:
+            call = getattr(conn.stubs[stub], method)
+            return call(request, timeout=self.timeout, metadata=metadata)
+
+        return self._call(what, invoke)
+
+    def get(self, key: str) -> tuple[bytes | None, int]:
+        """Read ``key``: ``(value, mod_revision)``, or ``(None, 0)`` if it is absent."""
+        request = self._rpc.RangeRequest(key=key.encode())
+        response = self._unary(f"get {key!r}", "KV", "Range", request)
+        if not response.kvs:
+            return None, 0
+        return bytes(response.kvs[0].value), int(response.kvs[0].mod_revision)
+
+    def get_prefix(self, prefix: str) -> tuple[int, dict[str, tuple[bytes, int]]]:
+        """Read all keys under ``prefix``: ``(revision, {key: (value, mod_rev)})``."""
+        start = prefix.encode()
+        request = self._rpc.RangeRequest(key=start, range_end=_prefix_end(start))
+        response = self._unary(f"get prefix {prefix!r}", "KV", "Range", request)
+        found = {
+            kv.key.decode("utf-8", "replace"): (bytes(kv.value), int(kv.mod_revision))
+            for kv in response.kvs
+        }
+        return int(response.header.revision), found
+
+    def put(self, key: str, value: bytes | str, lease: int | None = None) -> int:
+        """Write ``key`` (attached to ``lease`` if given); return the new revision."""
+        request = self._rpc.PutRequest(
+            key=key.encode(), value=_to_bytes(value), lease=lease or 0
+        )
+        return int(self._unary(f"put {key!r}", "KV", "Put", request).header.revision)
+
+    def compare_and_swap(
+        self, key: str, value: bytes | str, expected_mod_revision: int
+    ) -> bool:
+        """
+        Write ``key`` only if its mod revision is still ``expected_mod_revision``.
+
+        ``0`` means the key must not exist. ``False`` means another writer got there
+        first: re-read and retry.
+        """
+        rpc = self._rpc
+        compare = rpc.Compare(
+            result=rpc.Compare.EQUAL,
+            target=rpc.Compare.MOD,
+            key=key.encode(),
+            mod_revision=expected_mod_revision,
+        )
+        put = rpc.RequestOp(
+            request_put=rpc.PutRequest(key=key.encode(), value=_to_bytes(value))
+        )
+        request = rpc.TxnRequest(compare=[compare], success=[put])
+        what = f"compare-and-swap {key!r}"
+        return bool(self._unary(what, "KV", "Txn", request).succeeded)
+
+    def delete(self, key: str) -> bool:
+        """Delete ``key``; return whether it existed."""
+        request = self._rpc.DeleteRangeRequest(key=key.encode())
+        response = self._unary(f"delete {key!r}", "KV", "DeleteRange", request)
+        return int(response.deleted) > 0
+
+    def grant_lease(self, ttl: int) -> int:
+        """Grant a lease of ``ttl`` seconds; return its id (see `LeaseKeeper`)."""
+        request = self._rpc.LeaseGrantRequest(TTL=ttl)
+        response = self._unary(f"grant a {ttl}s lease", "Lease", "LeaseGrant", request)
+        return int(response.ID)
+
+    def keepalive(self, lease: int) -> int:
+        """Refresh ``lease``; return its new TTL, or 0 when etcd no longer has it."""
+        request = self._rpc.LeaseKeepAliveRequest(ID=lease)
+
+        def once(conn: _Conn, metadata: _Metadata) -> Any:
+            stream = conn.stubs["Lease"].LeaseKeepAlive(
+                iter([request]), timeout=self.timeout, metadata=metadata
+            )
+            try:
+                return next(stream, None)
+            finally:
+                stream.cancel()
+
+        response = self._call(f"keep lease {lease:x} alive", once)
+        return 0 if response is None else max(0, int(response.TTL))
+
+    def revoke(self, lease: int) -> None:
+        """Revoke ``lease``, deleting its keys now; a lease already gone is fine."""
+        request = self._rpc.LeaseRevokeRequest(ID=lease)
+        try:
+            self._unary(f"revoke lease {lease:x}", "Lease", "LeaseRevoke", request)
+        except StoreError as exc:
+            if "lease not found" not in str(exc):
+                raise
+
+    def watch_prefix(self, prefix: str, start_revision: int = 0) -> EtcdWatch:
+        """Watch all keys under ``prefix`` from ``start_revision`` (0: from now)."""
+        start = prefix.encode()
+        create = self._rpc.WatchCreateRequest(
+            key=start, range_end=_prefix_end(start), start_revision=start_revision
+        )
+        what = f"watch prefix {prefix!r}"
+
+        def open_stream(conn: _Conn, metadata: _Metadata) -> EtcdWatch:
+            def fail(code: str, details: str) -> StoreError:
+                error = self._error(code, details, conn.endpoint, what)
+                if isinstance(error, StoreAuthError):
+                    self._forget_token(metadata)  # an expired token looks the same
+                return error
+
+            request = self._rpc.WatchRequest(create_request=create)
+            return EtcdWatch(conn, metadata, request, self._rpc, fail)
+
+        return self._call(what, open_stream)
+
+    def reset(self) -> None:
+        """Drop the connection; the next call opens a fresh one."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.channel.close()
+                self._conn = None
+
+    def close(self) -> None:
+        """Close the connection; later calls raise `StoreError`."""
+        with self._lock:
+            self._closed = True
+        self.reset()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class EtcdWatch:
+    """
+    One watch on its own gRPC stream, read by a daemon thread.
+
+    Made by :meth:`EtcdClient.watch_prefix`. Once the stream fails, :meth:`next`
+    raises the translated error.
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(
+        self,
+        conn: _Conn,
+        metadata: _Metadata,
+        create_request: Any,
+        rpc: Any,
+        fail: Callable[[str, str], StoreError],
+    ) -> None:
+        self.endpoint = conn.endpoint
+        self._rpc, self._fail = rpc, fail
+        self._requests: queue.Queue[Any] = queue.Queue()
+        self._requests.put(create_request)
+        self._updates: queue.Queue[WatchUpdate | StoreError] = queue.Queue()
+        self._cancelled = threading.Event()
+        self._stream = conn.stubs["Watch"].Watch(self._outgoing(), metadata=metadata)
+        threading.Thread(
+            target=self._read, name="cbcontrol-etcd-watch", daemon=True
+        ).start()
+
+    def _outgoing(self) -> Iterator[Any]:
+        while (request := self._requests.get()) is not None:
+            yield request
+
+    def _read(self) -> None:
+        failure = self._fail("UNAVAILABLE", "the server closed the watch stream")
+        try:
+            for response in self._stream:
+                self._updates.put(self._convert(response))
+        except Exception as exc:  # noqa: BLE001 (handed to the reader, not lost)
+            failure = self._fail(_code(exc), _details(exc))
+        if not self._cancelled.is_set():
+            self._updates.put(failure)
+
+    def _convert(self, response: Any) -> WatchUpdate | StoreError:
+        revision = int(response.header.revision)
+        if response.compact_revision:
+            return WatchUpdate(revision, (), int(response.compact_revision))
+        if response.canceled:
+            return self._fail("CANCELLED_BY_SERVER", str(response.cancel_reason))
+        events = tuple(
+            WatchEvent(
+                event.kv.key.decode("utf-8", "replace"),
+                None if event.type == 1 else bytes(event.kv.value),  # 1: DELETE
+                int(event.kv.mod_revision),
+            )
+            for event in response.events
+        )
+        return WatchUpdate(revision, events)
+
+    def next(self, timeout: float) -> WatchUpdate | None:
+        """The next update, or ``None`` if none came within ``timeout`` seconds."""
+        try:
+            item = self._updates.get(timeout=timeout)
+        except queue.Empty:
+            return None
+        if isinstance(item, StoreError):
+            self._updates.put(item)  # every later call fails the same way
+            raise item
+        return item
+
+    def request_progress(self) -> None:
+        """Ask etcd for a heartbeat: an empty update proves it still answers."""
+        progress = self._rpc.WatchProgressRequest()
+        self._requests.put(self._rpc.WatchRequest(progress_request=progress))
+
+    def cancel(self) -> None:
+        """End the watch and its stream now."""
+        self._cancelled.set()
+        self._requests.put(None)
+        self._stream.cancel()
+
+
+class LeaseKeeper:
+    """
+    Keeps one etcd lease alive from a daemon thread, and replaces it when lost.
+
+    etcd leases have no background keepalive: whoever holds one refreshes it, here every
+    ``ttl / 3`` seconds. ``on_lease(lease_id)`` is called from the keeper's thread with
+    the first lease and with each replacement (the old one expired while etcd was away,
+    or was revoked), so the owner can rewrite the keys attached to it; if it raises, it
+    is called again on the next round.
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(
+        self, client: EtcdClient, ttl: int, on_lease: Callable[[int], None]
+    ) -> None:
+        self._client, self._ttl, self._on_lease = client, ttl, on_lease
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, name="cbcontrol-etcd-lease", daemon=True
+        )
+        self.lease_id: int | None = None
+
+    def start(self) -> None:
+        """Start the keeper's thread."""
+        self._thread.start()
+
+    def stop(self, *, revoke: bool = True) -> None:
+        """Stop refreshing; with ``revoke``, revoke the lease so its keys go now."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(self._client.timeout + 1)
+        if revoke and self.lease_id is not None:
+            try:
+                self._client.revoke(self.lease_id)
+            except StoreError as exc:
+                logger.debug("could not revoke lease %x: %s", self.lease_id, exc)
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def _run(self) -> None:
+        announced = failing = False
+        while not self._stop.is_set():
+            try:
+                if self.lease_id is None or self._client.keepalive(self.lease_id) == 0:
+                    if self.lease_id is not None:
+                        logger.warning(
+                            "lease %x was lost; granting another", self.lease_id
+                        )
+                    self.lease_id = self._client.grant_lease(self._ttl)
+                    announced = False
+                if not announced:
+                    self._on_lease(self.lease_id)
+                    announced = True
+                if failing:
+                    logger.info("lease %x is kept alive again", self.lease_id)
+                failing = False
+            except StoreError as exc:
+                if not failing:
+                    logger.warning("lease keeper failed, retrying: %s", exc)
+                failing = True
+            except Exception:
+                logger.exception("on_lease(%s) failed; retrying", self.lease_id)
+            self._stop.wait(min(1.0, self._ttl / 3) if failing else self._ttl / 3)
