@@ -146,6 +146,8 @@ async def test_decorator_understands_partials_and_async_call_objects(
     b = make()
 
     class Client:
+        """An object whose __call__ is async."""
+
         async def __call__(self, x: int) -> int:
             return x * 10
 
@@ -162,11 +164,13 @@ async def test_async_generator_is_one_call(make: Callable[..., CircuitBreaker]) 
 
     @b
     async def stream(n: int) -> AsyncIterator[int]:
+        """Yield n items."""
         for i in range(n):
             yield i
 
     @b
     async def broken() -> AsyncIterator[int]:
+        """Yield once, then fail."""
         yield 1
         raise Boom
 
@@ -183,6 +187,7 @@ async def test_async_fallback_is_awaited(make: Callable[..., CircuitBreaker]) ->
     """An async fallback's result is awaited and returned for a rejected acall."""
 
     async def cached(value: int) -> int:
+        """Answer from a cache."""
         return value * 100
 
     b = make(max_failures=1, fallback=cached)

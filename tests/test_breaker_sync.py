@@ -527,6 +527,7 @@ def test_call_refuses_a_coroutine_function_and_names_the_fix(
     b = make()
 
     async def fetch() -> int:
+        """A coroutine function."""
         return 1
 
     with pytest.raises(
