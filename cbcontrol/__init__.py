@@ -14,6 +14,14 @@ cbcontrol: operable circuit breakers for Python services.
 
 from __future__ import annotations
 
+from cbcontrol._admin import (
+    Ack,
+    ControlStore,
+    HistoryRecord,
+    StoredSpec,
+    WriteResult,
+    open_store,
+)
 from cbcontrol._breaker import BreakerSnapshot, CircuitBreaker
 from cbcontrol._clock import Clock
 from cbcontrol._events import CallRecorded, Outcome, State, StateChanged, Trigger
@@ -23,6 +31,7 @@ from cbcontrol.config import BreakerConfig
 from cbcontrol.exceptions import CBControlError, CircuitOpenError, ConfigError
 
 __all__ = [
+    "Ack",
     "BreakerConfig",
     "BreakerSnapshot",
     "CBControlError",
@@ -32,15 +41,20 @@ __all__ = [
     "Clock",
     "ConfigError",
     "ControlPlane",
+    "ControlStore",
     "ExceptionRule",
+    "HistoryRecord",
     "Outcome",
     "State",
     "StateChanged",
+    "StoredSpec",
     "Trigger",
+    "WriteResult",
     "always",
     "connect",
     "never",
     "on",
+    "open_store",
     "when",
 ]
 

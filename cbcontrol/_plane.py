@@ -15,12 +15,23 @@ breakers keep serving on what they last applied.
 
 from __future__ import annotations
 
+import importlib.metadata
 import logging
+import os
+import secrets
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Self
 
+from cbcontrol._agent import (
+    EtcdStatusSink,
+    FileStatusSink,
+    StatusPublisher,
+    StatusSink,
+)
 from cbcontrol._breaker import CircuitBreaker
 from cbcontrol._clock import monotonic
 from cbcontrol._store import StoreURL, open_source, parse_store_url
@@ -37,6 +48,13 @@ from cbcontrol.config._merge import (
     merge_presets,
     resolve,
 )
+from cbcontrol.config._models import (
+    BreakerCounters,
+    BreakerStats,
+    BreakerStatus,
+    FieldValue,
+    InstanceStatus,
+)
 from cbcontrol.config.sources._env import EnvSource
 from cbcontrol.exceptions import CBControlError, ConfigError
 
@@ -44,6 +62,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
     from cbcontrol._clock import Clock
+    from cbcontrol._events import StateChanged
     from cbcontrol.config._models import BreakerSpec, PresetSpec
     from cbcontrol.config.sources._base import LiveSource, RawEntry, SourceSnapshot
 
@@ -98,6 +117,7 @@ class ControlPlane:
         app: str,
         environ: Mapping[str, str] | None = None,
         clock: Clock = monotonic,
+        publish: bool = True,
     ) -> None:
         self.store = store
         self.app = app
@@ -111,12 +131,19 @@ class ControlPlane:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._listeners: list[Callable[[str], object]] = []
+        self.instance_id = _instance_id(app)
+        self._started_at = datetime.now(UTC)
+        self._publisher: StatusPublisher | None = None
         if source is not None:
             self._initial_read(source)
             self._thread = threading.Thread(
                 target=self._watch, args=(source,), name="cbcontrol-plane", daemon=True
             )
             self._thread.start()
+            sink = _status_sink(store, source, self.instance_id)
+            if sink is not None and publish:
+                self._publisher = StatusPublisher(self.status, sink)
+                self._publisher.start()
 
     # -- public API ------------------------------------------------------------------
 
@@ -147,13 +174,16 @@ class ControlPlane:
             env, env_errors = self._env.layer(name)
             for error in env_errors:
                 logger.error("%s; ignoring this variable", error)
-            options.setdefault("clock", self._clock)
-            breaker = CircuitBreaker(name, **options)
-            managed = _Managed(breaker, env, dict(options))
+            given = dict(options)
+            breaker = CircuitBreaker(name, **{"clock": self._clock, **options})
+            breaker.on_state_change(self._state_changed)
+            managed = _Managed(breaker, env, given)
             managed.env_error = "; ".join(map(str, env_errors)) or None
             self._breakers[name] = managed
             self._apply(name, managed, initial=True)
-            return breaker
+        if self._publisher is not None:
+            self._publisher.poke()  # report the new breaker without waiting
+        return breaker
 
     def names(self) -> list[str]:
         """The names of the breakers this process has created."""
@@ -182,8 +212,31 @@ class ControlPlane:
         with self._lock:
             self._listeners.append(listener)
 
+    def status(self) -> InstanceStatus:
+        """This process's reported state: identity, and each breaker's status."""
+        with self._lock:
+            managed = list(self._breakers.items())
+        errors = self.errors()
+        return InstanceStatus(
+            instance_id=self.instance_id,
+            app=self.app,
+            host=_HOST,
+            pid=os.getpid(),
+            started_at=self._started_at,
+            heartbeat_at=datetime.now(UTC),
+            version=_version(),
+            store=str(self.store),
+            breakers={
+                name: _breaker_status(m, errors.get(f"breakers/{name}"))
+                for name, m in managed
+            },
+            errors=errors,
+        )
+
     def close(self) -> None:
-        """Stop watching and release the store's client; breakers keep working."""
+        """Withdraw the status, stop watching, release the store; breakers go on."""
+        if self._publisher is not None:
+            self._publisher.close()
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5.0)
@@ -236,6 +289,8 @@ class ControlPlane:
             # A bug here must not kill the watch: log it, keep the last good state.
             logger.exception("applying a snapshot of %s failed", snapshot.source)
             return
+        if applied and self._publisher is not None:
+            self._publisher.poke()  # acknowledge at once: cbctl --wait is watching
         for name in applied:
             for listener in listeners:
                 listener(name)
@@ -279,6 +334,11 @@ class ControlPlane:
         desired.specs = specs
         desired.presets = presets
         self._presets = merge_presets(builtin_presets(), presets)
+
+    def _state_changed(self, event: StateChanged) -> None:
+        del event
+        if self._publisher is not None:
+            self._publisher.poke()
 
     def _log_store_health(self, snapshot: SourceSnapshot) -> None:
         """Log a change of the store's health once, not on every snapshot."""
@@ -364,6 +424,71 @@ class ControlPlane:
             managed.breaker.reset()
         managed.reset_generation = generation
         return True
+
+
+_HOST = socket.gethostname()
+
+
+def _instance_id(app: str) -> str:
+    return f"{app}-{_HOST}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("cbcontrol")
+    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - source tree
+        return "unknown"
+
+
+def _status_sink(
+    store: StoreURL, source: LiveSource, instance_id: str
+) -> StatusSink | None:
+    """Where this process reports: beside the file, or on a lease in etcd."""
+    if store.scheme == "file" and store.path is not None:
+        from cbcontrol.config.sources._file import status_dir
+
+        return FileStatusSink(status_dir(store.path), instance_id)
+    client = getattr(source, "client", None)
+    if store.layer == "etcd" and client is not None:
+        key = f"/cbcontrol/{store.namespace}/instances/{instance_id}"
+        return EtcdStatusSink(client, key)
+    make = getattr(source, "status_sink", None)  # e.g. InMemoryConfigSource
+    return None if make is None else make(instance_id)
+
+
+def _breaker_status(managed: _Managed, error: str | None) -> BreakerStatus:
+    breaker = managed.breaker
+    snap = breaker.snapshot()
+    state = snap.state.value
+    changed_at = time.time() - (breaker.clock() - snap.last_state_change)
+    return BreakerStatus(
+        state=state,
+        mode=state if state in ("forced_open", "forced_closed") else "none",  # type: ignore[arg-type]
+        override_reason=snap.override_reason,
+        observed_generation=managed.observed_generation,
+        effective={
+            f: FieldValue(value=v, source=s) for f, (v, s) in breaker.explain().items()
+        },
+        stats=BreakerStats(
+            window_calls=snap.window_calls,
+            failure_rate=snap.failure_rate,
+            slow_call_rate=snap.slow_call_rate,
+            consecutive_failures=snap.consecutive_failures,
+        ),
+        counters=BreakerCounters(
+            calls=snap.calls,
+            successes=snap.successes,
+            failures=snap.failures,
+            ignored=snap.ignored,
+            rejections=snap.rejections,
+            fallbacks=snap.fallbacks,
+            slow_calls=snap.slow_calls,
+        ),
+        times_opened=snap.times_opened,
+        last_state_change=datetime.fromtimestamp(changed_at, UTC),
+        retry_after_s=snap.retry_after_s,
+        error=error,
+    )
 
 
 def _data(entry: RawEntry) -> Mapping[str, object]:

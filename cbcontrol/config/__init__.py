@@ -11,8 +11,13 @@ from cbcontrol.config._duration import format_duration, parse_duration
 from cbcontrol.config._merge import PRECEDENCE, Resolved
 from cbcontrol.config._models import (
     BreakerConfig,
+    BreakerCounters,
     BreakerSpec,
+    BreakerStats,
+    BreakerStatus,
     ConfigDocument,
+    FieldValue,
+    InstanceStatus,
     Override,
     PresetSpec,
 )
@@ -22,9 +27,14 @@ __all__ = [
     "BUILTIN_PRESETS",
     "PRECEDENCE",
     "BreakerConfig",
+    "BreakerCounters",
     "BreakerSpec",
+    "BreakerStats",
+    "BreakerStatus",
     "ConfigBuilder",
     "ConfigDocument",
+    "FieldValue",
+    "InstanceStatus",
     "Override",
     "PresetSpec",
     "Resolved",

@@ -157,7 +157,8 @@ def resolve(
     try:
         config = BreakerConfig.model_validate(values)
     except ValidationError as exc:
-        top = next((s for s in reversed(sources.values()) if s != "default"), None)
+        message = " ".join(str(e["msg"]) for e in exc.errors())
+        top = _culprit(message, [table[preset], *ordered])
         raise config_errors(exc, breaker=breaker, source=lambda _: top)[0] from None
     return Resolved(config, sources, preset)
 
@@ -217,6 +218,20 @@ NULL_RULE: Final = (
 
 def _preset_layer(values: Mapping[str, object], source: str) -> Layer:
     return Layer("preset", dict(values), dict.fromkeys(values, source))
+
+
+def _culprit(message: str, layers: list[Layer]) -> str | None:
+    """The source to blame for a cross-field error.
+
+    That is the highest layer that sets a field the message names, else the highest
+    layer that sets any field.
+    """
+    for layer in reversed(layers):
+        named = [s for f, s in layer.sources.items() if f in message]
+        if named:
+            return named[0]
+    setting = [x for x in reversed(layers) if x.sources]
+    return next(iter(setting[0].sources.values())) if setting else None
 
 
 def _choose_preset(breaker: str, ordered: list[Layer], table: PresetTable) -> str:

@@ -22,9 +22,14 @@ from cbcontrol.config._duration import DURATION_PATTERN, parse_duration
 __all__ = [
     "CONFIG_FIELDS",
     "BreakerConfig",
+    "BreakerCounters",
     "BreakerSpec",
+    "BreakerStats",
+    "BreakerStatus",
     "ConfigDocument",
     "Duration",
+    "FieldValue",
+    "InstanceStatus",
     "Override",
     "PartialConfig",
     "PresetSpec",
@@ -263,3 +268,122 @@ class ConfigDocument(BaseModel):
     """Presets defined here extend or override the built-in ones, field by field."""
     breakers: dict[str, BreakerSpec] = Field(default_factory=dict)
     """Desired state per breaker."""
+
+
+_STATUS_CONFIG = ConfigDict(frozen=True, extra="ignore", use_attribute_docstrings=True)
+# Reported state is read by tools that may be older or newer than the app that wrote
+# it: unknown fields are ignored rather than rejected.
+
+
+class FieldValue(BaseModel):
+    """One effective config field: its value and where it came from."""
+
+    model_config = _STATUS_CONFIG
+
+    value: Any
+    """The effective value (durations in seconds)."""
+    source: str
+    """Its provenance: ``default``, ``preset:payment``, ``env:...``, ``file:...``."""
+
+
+class BreakerStats(BaseModel):
+    """A breaker's sliding-window view."""
+
+    model_config = _STATUS_CONFIG
+
+    window_calls: int = 0
+    """Calls in the window."""
+    failure_rate: float | None = None
+    """Percent of failed calls in the window (None when empty)."""
+    slow_call_rate: float | None = None
+    """Percent of slow calls in the window (None when empty)."""
+    consecutive_failures: int = 0
+    """The current run of failures."""
+
+
+class BreakerCounters(BaseModel):
+    """A breaker's totals since start or its last reset."""
+
+    model_config = _STATUS_CONFIG
+
+    calls: int = 0
+    """Calls that ran."""
+    successes: int = 0
+    """Calls that succeeded."""
+    failures: int = 0
+    """Calls that failed."""
+    ignored: int = 0
+    """Calls whose exception counted as neither."""
+    rejections: int = 0
+    """Calls the breaker rejected."""
+    fallbacks: int = 0
+    """Rejected calls a fallback served."""
+    slow_calls: int = 0
+    """Calls slower than slow_call_duration."""
+
+
+class BreakerStatus(BaseModel):
+    """
+    One breaker as one instance reports it.
+
+    .. versionadded:: 0.1.0
+    """
+
+    model_config = _STATUS_CONFIG
+
+    state: str
+    """``closed``, ``open``, ``half_open``, ``forced_open`` or ``forced_closed``."""
+    mode: Literal["none", "forced_open", "forced_closed"] = "none"
+    """The operator override in force."""
+    override_reason: str | None = None
+    """The override's reason."""
+    observed_generation: int = 0
+    """The spec generation this instance last applied."""
+    effective: dict[str, FieldValue] = Field(default_factory=dict)
+    """Every effective field with its source."""
+    stats: BreakerStats = Field(default_factory=BreakerStats)
+    """The window."""
+    counters: BreakerCounters = Field(default_factory=BreakerCounters)
+    """The totals."""
+    times_opened: int = 0
+    """How often it opened."""
+    last_state_change: AwareDatetime | None = None
+    """When the state last changed."""
+    retry_after_s: float | None = None
+    """For an open breaker: seconds until it admits a probe."""
+    error: str | None = None
+    """The config error in force for this breaker, if any."""
+
+
+class InstanceStatus(BaseModel):
+    """
+    What one running process reports: who it is and each of its breakers.
+
+    Published under ``instances/<instance_id>`` (etcd, on a lease) or as
+    ``<instance_id>.json`` in the file store's status directory.
+
+    .. versionadded:: 0.1.0
+    """
+
+    model_config = _STATUS_CONFIG
+
+    instance_id: str
+    """Unique per process: ``<app>-<host>-<pid>-<random>``."""
+    app: str
+    """The application's name."""
+    host: str
+    """The host name."""
+    pid: int
+    """The process id."""
+    started_at: AwareDatetime
+    """When the process connected."""
+    heartbeat_at: AwareDatetime
+    """When this status was written."""
+    version: str = "unknown"
+    """cbcontrol's version in the process."""
+    store: str = ""
+    """The store the process reads."""
+    breakers: dict[str, BreakerStatus] = Field(default_factory=dict)
+    """Its breakers by name."""
+    errors: dict[str, str] = Field(default_factory=dict)
+    """Config errors in force: ``{"breakers/payment": message, "store": message}``."""
