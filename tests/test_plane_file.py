@@ -144,3 +144,41 @@ def test_default_store_is_the_local_file(
 
         assert "file" == plane.store.scheme
         assert 2 == pay.config.max_failures
+
+
+def test_the_instance_reports_beside_the_file_and_withdraws(config_file: Path) -> None:
+    """A plane writes its status to the status directory and deletes it on close."""
+    store = cbcontrol.open_store(f"file://{config_file}", environ={})
+    plane = cbcontrol.connect(f"file://{config_file}", app="checkout", environ={})
+    plane.breaker("payment")
+
+    reported = wait_until(lambda: len(store.instances()) == 1)
+    status = store.instances()[0]
+    plane.close()
+
+    assert reported
+    assert ("checkout", plane.instance_id) == (status.app, status.instance_id)
+    assert (2, f"file:{config_file}#breakers.payment.max_failures") == (
+        status.breakers["payment"].effective["max_failures"].value,
+        status.breakers["payment"].effective["max_failures"].source,
+    )
+    assert [] == store.instances()
+
+
+def test_a_write_is_acknowledged_by_the_instance(
+    plane: cbcontrol.ControlPlane, config_file: Path
+) -> None:
+    """open_store().update() then wait_applied() sees the running app apply it."""
+    pay = plane.breaker("payment")
+    store = cbcontrol.open_store(f"file://{config_file}", environ={})
+    wait_until(lambda: len(store.instances()) == 1)
+
+    result = store.update(
+        "payment", lambda d: {**d, "max_failures": 4}, actor="ops@test", reason="tune"
+    )
+    ack = store.wait_applied("payment", result.generation, timeout=5.0)
+
+    assert ack.complete
+    assert (1, 1) == (ack.applied, ack.instances)
+    assert 4 == pay.config.max_failures
+    assert ["ops@test"] == [r.actor for r in store.history("payment")]

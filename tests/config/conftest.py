@@ -1,9 +1,8 @@
-"""Fixtures for the config-source tests: real etcd servers and per-test namespaces."""
+"""Fixtures for the config-source tests: etcd with auth, with TLS, and a client."""
 
 from __future__ import annotations
 
 import shutil
-import uuid
 from typing import TYPE_CHECKING
 
 import pytest
@@ -14,20 +13,6 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from cbcontrol._etcd import EtcdClient
-
-
-@pytest.fixture(scope="session")
-def etcd_server() -> Iterator[EtcdServer]:
-    """One etcd for the session, shared by the tests that leave it as they found it."""
-    with EtcdServer() as server:
-        yield server
-
-
-@pytest.fixture
-def fresh_etcd_server() -> Iterator[EtcdServer]:
-    """An etcd of the test's own, for tests that kill, pause or compact it."""
-    with EtcdServer() as server:
-        yield server
 
 
 @pytest.fixture
@@ -46,12 +31,6 @@ def tls_etcd_server() -> Iterator[EtcdServer]:
         pytest.fail("the TLS test makes its certificates with openssl; install it")
     with EtcdServer(tls=True) as server:
         yield server
-
-
-@pytest.fixture
-def etcd_namespace() -> str:
-    """A namespace no other test uses, so tests can share one server."""
-    return f"t{uuid.uuid4().hex[:12]}"
 
 
 @pytest.fixture
