@@ -20,7 +20,7 @@ help:
 	@echo "make test       lint, type-check, docstring check and the whole test suite"
 	@echo "make lint       ruff check + ruff format --check"
 	@echo "make typecheck  mypy --strict"
-	@echo "make bench      bench/overhead.py (per-call overhead vs. peer libraries)"
+	@echo "make bench      per-call overhead vs. peer libraries, config propagation latency"
 	@echo "make venv       create .venv with cbcontrol[all] and the dev dependency group"
 	@echo "make clean      remove .venv, build output and caches"
 
@@ -51,8 +51,9 @@ docstrings: venv
 pytest: venv etcd-server
 	$(BIN)/pytest
 
-bench: venv
+bench: venv etcd-server
 	$(BIN)/python bench/overhead.py
+	$(BIN)/python bench/propagation.py
 
 # The etcd tests need Debian's etcd server on PATH. As root (CI, a fresh machine) it is
 # installed here; Debian's postinst must not leave a system etcd running, so service
