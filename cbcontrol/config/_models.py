@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
@@ -49,6 +49,9 @@ Duration = Annotated[
     ),
 ]
 """Seconds; accepts ``30s``, ``1m30s``, ``250ms``, numbers and ``timedelta``."""
+
+DurationInput = float | str | timedelta
+"""What a duration may be given as: seconds, ``"1m30s"``, or a timedelta."""
 
 MAX_COUNT_WINDOW = 100_000
 MAX_TIME_WINDOW = 3_600
@@ -106,6 +109,32 @@ class BreakerConfig(BaseModel):
     """Bound of the fallback cache."""
     fallback_url: str | None = None
     """The alternative service for ``fallback: alternative``."""
+
+    if TYPE_CHECKING:
+        # What type checkers should accept: durations as text or timedelta too (the
+        # validator turns them into float seconds, which is what the fields hold).
+        def __init__(
+            self,
+            *,
+            max_failures: int = ...,
+            failure_rate_threshold: float | None = ...,
+            slow_call_rate_threshold: float | None = ...,
+            slow_call_duration: DurationInput = ...,
+            window_type: Literal["count", "time"] = ...,
+            window_size: int = ...,
+            minimum_calls: int = ...,
+            reset_timeout: DurationInput = ...,
+            backoff_multiplier: float = ...,
+            max_reset_timeout: DurationInput = ...,
+            jitter: float = ...,
+            half_open_max_calls: int = ...,
+            success_threshold: int = ...,
+            request_timeout: DurationInput | None = ...,
+            fallback: Literal["none", "cache", "static", "alternative"] = ...,
+            cache_ttl: DurationInput = ...,
+            cache_max_entries: int = ...,
+            fallback_url: str | None = ...,
+        ) -> None: ...
 
     @model_validator(mode="after")
     def _check_window(self) -> BreakerConfig:
