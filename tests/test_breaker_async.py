@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from typing import TYPE_CHECKING
 
@@ -195,3 +196,34 @@ async def test_async_fallback_is_awaited(make: Callable[..., CircuitBreaker]) ->
 
     assert 700 == await b.acall(ok, 7)
     assert 1 == b.snapshot().fallbacks
+
+
+async def test_fast_path_failures_and_time_windows(
+    make: Callable[..., CircuitBreaker], clock: FakeClock
+) -> None:
+    """Awaited calls on a time-window breaker count failures and roll seconds."""
+    b = make(
+        max_failures=100,
+        window_type="time",
+        window_size=2,
+        failure_rate_threshold=50,
+        minimum_calls=4,
+    )
+
+    @b
+    async def flaky(fail: bool) -> int:
+        """Fail on demand."""
+        if fail:
+            raise Boom
+        return 1
+
+    for fail in (False, True, False):
+        with pytest.raises(Boom) if fail else contextlib.nullcontext():
+            await flaky(fail)
+        clock.advance(1.0)
+    await b.acall(ok)
+    snap = b.snapshot()
+
+    assert State.CLOSED == snap.state
+    assert (4, 1, 3) == (snap.calls, snap.failures, snap.successes)
+    assert 2 == snap.window_calls

@@ -152,7 +152,9 @@ def test_the_instance_reports_beside_the_file_and_withdraws(config_file: Path) -
     plane = cbcontrol.connect(f"file://{config_file}", app="checkout", environ={})
     plane.breaker("payment")
 
-    reported = wait_until(lambda: len(store.instances()) == 1)
+    reported = wait_until(
+        lambda: [["payment"]] == [list(s.breakers) for s in store.instances()]
+    )
     status = store.instances()[0]
     plane.close()
 
@@ -171,7 +173,7 @@ def test_a_write_is_acknowledged_by_the_instance(
     """open_store().update() then wait_applied() sees the running app apply it."""
     pay = plane.breaker("payment")
     store = cbcontrol.open_store(f"file://{config_file}", environ={})
-    wait_until(lambda: len(store.instances()) == 1)
+    wait_until(lambda: any("payment" in s.breakers for s in store.instances()))
 
     result = store.update(
         "payment", lambda d: {**d, "max_failures": 4}, actor="ops@test", reason="tune"

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 
 from cbcontrol.config import PRECEDENCE, ConfigBuilder
 from cbcontrol.config._merge import Layer, builtin_presets, merge_presets, resolve
 from cbcontrol.config._models import PresetSpec
 from cbcontrol.exceptions import ConfigError
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def test_the_order_is_the_documented_one() -> None:
@@ -188,3 +193,35 @@ def test_builder_call_order_does_not_change_precedence() -> None:
     )
 
     assert 9 == config.max_failures
+
+
+def test_builder_reads_a_file_layer_with_its_presets(tmp_path: Path) -> None:
+    """from_file() adds the file's breaker entry and presets, with field provenance."""
+    path = tmp_path / "cbcontrol.yaml"
+    path.write_text(
+        "version: 1\npresets:\n  fast: {reset_timeout: 5s}\n"
+        "breakers:\n  cart:\n    preset: fast\n    max_failures: 2\n"
+    )
+
+    explained = ConfigBuilder("cart", environ={}).from_file(path).explain()
+
+    assert (2, f"file:{path}#breakers.cart.max_failures") == explained["max_failures"]
+    assert (5.0, f"preset:fast (file:{path}#presets.fast.reset_timeout)") == explained[
+        "reset_timeout"
+    ]
+
+
+def test_builder_refuses_a_bad_file_entry(tmp_path: Path) -> None:
+    """A bad value in the file is a ConfigError naming the field's place."""
+    path = tmp_path / "cbcontrol.yaml"
+    path.write_text("version: 1\nbreakers:\n  cart:\n    max_failures: zero\n")
+
+    with pytest.raises(
+        ConfigError,
+        match=(
+            rf'^breaker "cart": field "max_failures" from source '
+            rf'"file:{path}#breakers.cart.max_failures" must be an integer, '
+            r"got 'zero'$"
+        ),
+    ):
+        ConfigBuilder("cart", environ={}).from_file(path)
