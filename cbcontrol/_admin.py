@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Self
 from pydantic import ValidationError
 
 from cbcontrol._agent import STATUS_TTL_S
-from cbcontrol._store import StoreURL, parse_store_url
+from cbcontrol._store import StoreURL, etcd_client, parse_store_url
 from cbcontrol.config._builder import (
     generation_of,
     layer_from_spec,
@@ -656,19 +656,7 @@ def open_store(
         raise ConfigError(rule, field="store", value=str(store), source="cbctl")
     if store.scheme == "file":
         return FileControlStore(store)
-    from cbcontrol._etcd import EtcdClient
-
-    tls = store.scheme == "etcds"
-    client = EtcdClient(
-        store.endpoints,
-        user=store.user,
-        password=store.password,
-        tls=tls,
-        ca_cert=env.get("CBCONTROL_ETCD_CA") if tls else None,
-        cert_cert=env.get("CBCONTROL_ETCD_CERT") if tls else None,
-        cert_key=env.get("CBCONTROL_ETCD_KEY") if tls else None,
-        timeout=timeout,
-    )
+    client = etcd_client(store, environ=env, timeout=timeout)
     return EtcdControlStore(store, client)
 
 

@@ -21,9 +21,16 @@ from cbcontrol.exceptions import ConfigError
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from cbcontrol._etcd import EtcdClient
     from cbcontrol.config.sources._base import LiveSource
 
-__all__ = ["DEFAULT_FILE", "StoreURL", "open_source", "parse_store_url"]
+__all__ = [
+    "DEFAULT_FILE",
+    "StoreURL",
+    "etcd_client",
+    "open_source",
+    "parse_store_url",
+]
 
 DEFAULT_FILE = "cbcontrol.yaml"
 _FORMS = (
@@ -127,16 +134,29 @@ def open_source(
         return FileSource(store.path)
     from cbcontrol.config.sources._etcd import EtcdSource
 
-    tls = store.scheme == "etcds"
     return EtcdSource(
+        namespace=store.namespace,
+        client_factory=lambda: etcd_client(store, environ=env),
+    )
+
+
+def etcd_client(
+    store: StoreURL, *, environ: Mapping[str, str] | None = None, timeout: float = 2.5
+) -> EtcdClient:
+    """A client for an ``etcd://`` or ``etcds://`` store (made here and only here)."""
+    from cbcontrol._etcd import EtcdClient
+
+    env = os.environ if environ is None else environ
+    tls = store.scheme == "etcds"
+    return EtcdClient(
         store.endpoints,
-        store.namespace,
         user=store.user,
         password=store.password,
+        tls=tls,
         ca_cert=env.get("CBCONTROL_ETCD_CA") if tls else None,
         cert_cert=env.get("CBCONTROL_ETCD_CERT") if tls else None,
         cert_key=env.get("CBCONTROL_ETCD_KEY") if tls else None,
-        tls=tls,
+        timeout=timeout,
     )
 
 

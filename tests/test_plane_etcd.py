@@ -11,23 +11,14 @@ import pytest
 import cbcontrol
 from cbcontrol import State
 from cbcontrol.config import InstanceStatus
+from tests.support.waiting import wait_until
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Iterator
 
     from tests.support.etcd import EtcdServer
 
 pytestmark = pytest.mark.etcd
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
-    """Poll ``predicate`` every 10 ms until it holds or ``timeout`` passes."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return predicate()
 
 
 class Etcd:
