@@ -43,7 +43,7 @@ from cbcontrol.config._models import (
 from cbcontrol.exceptions import ConfigError, StoreConflictError, StoreError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Mapping
+    from collections.abc import Callable, Generator, Mapping
 
     from cbcontrol._etcd import EtcdClient
 
@@ -82,6 +82,16 @@ class StoredSpec:
     data: Mapping[str, Any]
     origin: str
     error: str | None = None
+
+    @property
+    def generation(self) -> int:
+        """
+        The generation instances report once they applied this spec (0 if invalid).
+
+        A hand-edited document may carry none: instances then derive one from the
+        content, and so does this.
+        """
+        return 0 if self.error is not None else generation_of(self.spec)
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,12 +325,17 @@ class ControlStore:
         """
         start = time.monotonic()
         ack = self._ack(name, generation, start)
-        for _ in self._changes(deadline=start + timeout):
-            if ack.complete:
-                break
-            ack = self._ack(name, generation, start)
-            if progress is not None:
-                progress(ack)
+        if ack.complete:
+            return ack
+        # The first item comes once the watch is set up: re-check then, so an
+        # instance that applied meanwhile is not missed.
+        with contextlib.closing(self._changes(deadline=start + timeout)) as changes:
+            for _ in changes:
+                ack = self._ack(name, generation, start)
+                if progress is not None:
+                    progress(ack)
+                if ack.complete:
+                    break
         return ack
 
     def history(self, name: str | None = None, limit: int = 50) -> list[HistoryRecord]:
@@ -329,9 +344,15 @@ class ControlStore:
         records.sort(key=lambda r: r.at)
         return records[-limit:]
 
-    def watch(self, stop: threading.Event) -> Iterator[None]:
-        """Yield after every change of desired or reported state, until stopped."""
-        yield from self._changes(stop=stop)
+    def watch(self, stop: threading.Event) -> Generator[None, None, None]:
+        """
+        Yield after every change of desired or reported state, until ``stop`` is set.
+
+        The first item comes at once. Close the generator (or exhaust it) to release
+        the watch.
+        """
+        with contextlib.closing(self._changes(stop=stop)) as changes:
+            yield from changes
 
     def close(self) -> None:
         """Release the store's client."""
@@ -395,7 +416,7 @@ class ControlStore:
 
     def _changes(
         self, *, deadline: float | None = None, stop: threading.Event | None = None
-    ) -> Iterator[None]:
+    ) -> Generator[None, None, None]:
         raise NotImplementedError
 
 
@@ -468,7 +489,7 @@ class EtcdControlStore(ControlStore):
 
     def _changes(
         self, *, deadline: float | None = None, stop: threading.Event | None = None
-    ) -> Iterator[None]:
+    ) -> Generator[None, None, None]:
         revision, _ = self.client.get_prefix(f"{self.prefix}instances/")
         watch = self.client.watch_prefix(self.prefix, start_revision=revision + 1)
         try:
@@ -535,7 +556,7 @@ class FileControlStore(ControlStore):
             for key in [k for k in current if k not in new]:
                 del current[key]
             for key, value in new.items():
-                if current.get(key) != value:
+                if key not in current or current[key] != value:
                     current[key] = value
 
         write_document(self.path, mutate)
@@ -592,7 +613,7 @@ class FileControlStore(ControlStore):
 
     def _changes(
         self, *, deadline: float | None = None, stop: threading.Event | None = None
-    ) -> Iterator[None]:
+    ) -> Generator[None, None, None]:
         import watchfiles
 
         yield
@@ -705,9 +726,12 @@ def _plain(value: Any) -> Any:
 
 
 def _diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """``{key: (old, new)}`` of what changed; an added explicit null is a change."""
     keys = (set(old) | set(new)) - set(METADATA)
     return {
-        k: (old.get(k), new.get(k)) for k in sorted(keys) if old.get(k) != new.get(k)
+        k: (old.get(k), new.get(k))
+        for k in sorted(keys)
+        if (k in old) != (k in new) or old.get(k) != new.get(k)
     }
 
 

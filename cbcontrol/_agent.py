@@ -81,6 +81,8 @@ class EtcdStatusSink:
 
     def write(self, data: bytes) -> None:
         """Put the status under the current lease (granting it first if needed)."""
+        # Puts happen under the lock, so an older status can never land after a
+        # newer one (the keeper's thread writes too, on a new lease).
         with self._lock:
             self._last = data
             if not self._started:
@@ -88,16 +90,15 @@ class EtcdStatusSink:
                 self._keeper.start()  # its first lease triggers the first put
                 return
             lease = self._keeper.lease_id
-        if lease is not None:
-            self._client.put(self._key, data, lease=lease)
+            if lease is not None:
+                self._client.put(self._key, data, lease=lease)
 
     def _on_lease(self, lease: int) -> None:
         # A new lease (the first, or one replacing a lease that expired while etcd
         # was away): the key went with the old one, so write it again.
         with self._lock:
-            data = self._last
-        if data is not None:
-            self._client.put(self._key, data, lease=lease)
+            if self._last is not None:
+                self._client.put(self._key, self._last, lease=lease)
 
     def remove(self) -> None:
         """Revoke the lease, which deletes the key."""

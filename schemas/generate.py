@@ -4,8 +4,9 @@ Write the JSON Schemas of cbcontrol's documents, or check that they are current.
     python schemas/generate.py          # rewrite schemas/*.json
     python schemas/generate.py --check  # exit 1 if any file is stale (CI)
 
-The schemas come from the pydantic models, so editors (via the ``yaml-language-server``
-line in the example files) validate exactly what cbcontrol accepts.
+The schemas come from the pydantic models (``cbcontrol.config.json_schema``, which
+``cbctl schema`` prints too), so editors (via the ``yaml-language-server`` line in the
+example files) validate exactly what cbcontrol accepts.
 """
 
 from __future__ import annotations
@@ -14,24 +15,16 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import get_args
 
-from cbcontrol.config import BreakerSpec, ConfigDocument
+from cbcontrol.config import SchemaName, json_schema
 
 HERE = Path(__file__).parent
-BASE = "https://cbcontrol.invalid/schemas"
-
-MODELS = {
-    "config-file.json": ConfigDocument,
-    "breaker-spec.json": BreakerSpec,
-}
 
 
-def render(name: str) -> str:
+def render(name: SchemaName) -> str:
     """The schema file's exact text."""
-    schema = MODELS[name].model_json_schema()
-    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
-    schema["$id"] = f"{BASE}/{name}"
-    return json.dumps(schema, indent=2, sort_keys=True) + "\n"
+    return json.dumps(json_schema(name), indent=2, sort_keys=True) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,14 +33,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="fail if files are stale")
     args = parser.parse_args(argv)
     stale = []
-    for name in MODELS:
-        path = HERE / name
+    for name in get_args(SchemaName):
+        path = HERE / f"{name}.json"
         text = render(name)
         current = path.read_text() if path.exists() else None
         if current == text:
             continue
         if args.check:
-            stale.append(name)
+            stale.append(path.name)
         else:
             path.write_text(text)
             print(f"wrote {path}")

@@ -22,6 +22,7 @@ from cbcontrol.config._models import (
     PresetSpec,
 )
 from cbcontrol.config._presets import BUILTIN_PRESETS
+from cbcontrol.config._schema import SchemaName, json_schema
 
 __all__ = [
     "BUILTIN_PRESETS",
@@ -38,6 +39,8 @@ __all__ = [
     "Override",
     "PresetSpec",
     "Resolved",
+    "SchemaName",
     "format_duration",
+    "json_schema",
     "parse_duration",
 ]

@@ -1,4 +1,10 @@
-"""The validated, immutable breaker configuration."""
+"""
+The validated, immutable breaker configuration, and the documents of the stores.
+
+Field docstrings are the documentation of each field. They are not read at run time
+(pydantic's ``use_attribute_docstrings`` costs ~45 ms of import, which every ``cbctl``
+invocation would pay); ``schemas/generate.py`` puts them into the JSON Schemas.
+"""
 
 from __future__ import annotations
 
@@ -69,46 +75,83 @@ class BreakerConfig(BaseModel):
     .. versionadded:: 0.1.0
     """
 
-    model_config = ConfigDict(
-        frozen=True, extra="forbid", strict=True, use_attribute_docstrings=True
-    )
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
-    max_failures: Annotated[int, Field(ge=1)] = 5
-    """Consecutive failures that trip a closed breaker."""
-    failure_rate_threshold: Annotated[float, Field(gt=0, le=100)] | None = None
-    """Percent of failed calls in the window that trips it (once minimum_calls)."""
-    slow_call_rate_threshold: Annotated[float, Field(gt=0, le=100)] | None = None
-    """Percent of calls slower than slow_call_duration that trips it."""
-    slow_call_duration: Annotated[Duration, Field(gt=0)] = 60.0
-    """A call at least this long counts as slow."""
-    window_type: Literal["count", "time"] = "count"
-    """``count``: the last window_size calls; ``time``: the last window_size seconds."""
-    window_size: Annotated[int, Field(ge=1)] = 100
-    """Calls (count window) or seconds (time window)."""
-    minimum_calls: Annotated[int, Field(ge=1)] = 10
-    """Calls the window must hold before a rate can trip the breaker."""
-    reset_timeout: Annotated[Duration, Field(gt=0)] = 30.0
-    """How long the breaker stays open before admitting probes."""
-    backoff_multiplier: Annotated[float, Field(ge=1)] = 2.0
-    """Growth of reset_timeout on each re-open without a close in between."""
-    max_reset_timeout: Annotated[Duration, Field(gt=0)] = 300.0
-    """Cap of the grown reset timeout (never below reset_timeout)."""
-    jitter: Annotated[float, Field(ge=0, lt=1)] = 0.0
-    """Random spread of the open time, as a fraction (0.1 = ±10%)."""
-    half_open_max_calls: Annotated[int, Field(ge=1)] = 1
-    """Concurrent probes a half-open breaker admits; the rest are rejected at once."""
-    success_threshold: Annotated[int, Field(ge=1)] = 1
-    """Probe successes that close a half-open breaker."""
-    request_timeout: Annotated[Duration, Field(gt=0)] | None = 10.0
-    """Timeout integrations (httpx, gRPC) apply to the protected request."""
-    fallback: Literal["none", "cache", "static", "alternative"] = "none"
-    """What serves a rejected call in integrations that support fallbacks."""
-    cache_ttl: Annotated[Duration, Field(ge=0)] = 300.0
-    """How long a cached response may serve as fallback."""
-    cache_max_entries: Annotated[int, Field(ge=1)] = 1000
-    """Bound of the fallback cache."""
-    fallback_url: str | None = None
-    """The alternative service for ``fallback: alternative``."""
+    max_failures: Annotated[int, Field(ge=1)] = Field(
+        5, description="Consecutive failures that trip a closed breaker."
+    )
+    failure_rate_threshold: Annotated[float, Field(gt=0, le=100)] | None = Field(
+        None,
+        description=(
+            "Percent of failed calls in the window that trips it (once minimum_calls)."
+        ),
+    )
+    slow_call_rate_threshold: Annotated[float, Field(gt=0, le=100)] | None = Field(
+        None,
+        description="Percent of calls slower than slow_call_duration that trips it.",
+    )
+    slow_call_duration: Annotated[Duration, Field(gt=0)] = Field(
+        60.0, description="A call at least this long counts as slow."
+    )
+    window_type: Literal["count", "time"] = Field(
+        "count",
+        description=(
+            "``count``: the last window_size calls; ``time``: the last "
+            "window_size seconds."
+        ),
+    )
+    window_size: Annotated[int, Field(ge=1)] = Field(
+        100, description="Calls (count window) or seconds (time window)."
+    )
+    minimum_calls: Annotated[int, Field(ge=1)] = Field(
+        10, description="Calls the window must hold before a rate can trip the breaker."
+    )
+    reset_timeout: Annotated[Duration, Field(gt=0)] = Field(
+        30.0, description="How long the breaker stays open before admitting probes."
+    )
+    backoff_multiplier: Annotated[float, Field(ge=1)] = Field(
+        2.0,
+        description=(
+            "Growth of reset_timeout on each re-open without a close in between."
+        ),
+    )
+    max_reset_timeout: Annotated[Duration, Field(gt=0)] = Field(
+        300.0, description="Cap of the grown reset timeout (never below reset_timeout)."
+    )
+    jitter: Annotated[float, Field(ge=0, lt=1)] = Field(
+        0.0, description="Random spread of the open time, as a fraction (0.1 = ±10%)."
+    )
+    half_open_max_calls: Annotated[int, Field(ge=1)] = Field(
+        1,
+        description=(
+            "Concurrent probes a half-open breaker admits; the rest are "
+            "rejected at once."
+        ),
+    )
+    success_threshold: Annotated[int, Field(ge=1)] = Field(
+        1, description="Probe successes that close a half-open breaker."
+    )
+    request_timeout: Annotated[Duration, Field(gt=0)] | None = Field(
+        10.0,
+        description=(
+            "Timeout integrations (httpx, gRPC) apply to the protected request."
+        ),
+    )
+    fallback: Literal["none", "cache", "static", "alternative"] = Field(
+        "none",
+        description=(
+            "What serves a rejected call in integrations that support fallbacks."
+        ),
+    )
+    cache_ttl: Annotated[Duration, Field(ge=0)] = Field(
+        300.0, description="How long a cached response may serve as fallback."
+    )
+    cache_max_entries: Annotated[int, Field(ge=1)] = Field(
+        1000, description="Bound of the fallback cache."
+    )
+    fallback_url: str | None = Field(
+        None, description="The alternative service for ``fallback: alternative``."
+    )
 
     if TYPE_CHECKING:
         # What type checkers should accept: durations as text or timedelta too (the
@@ -167,9 +210,7 @@ class BreakerConfig(BaseModel):
 CONFIG_FIELDS: tuple[str, ...] = tuple(BreakerConfig.model_fields)
 """The tunable fields, in declaration order."""
 
-_SPEC_CONFIG = ConfigDict(
-    frozen=True, extra="forbid", strict=True, use_attribute_docstrings=True
-)
+_SPEC_CONFIG = ConfigDict(frozen=True, extra="forbid", strict=True)
 
 
 def _optional_fields() -> dict[str, Any]:
@@ -299,7 +340,7 @@ class ConfigDocument(BaseModel):
     """Desired state per breaker."""
 
 
-_STATUS_CONFIG = ConfigDict(frozen=True, extra="ignore", use_attribute_docstrings=True)
+_STATUS_CONFIG = ConfigDict(frozen=True, extra="ignore")
 # Reported state is read by tools that may be older or newer than the app that wrote
 # it: unknown fields are ignored rather than rejected.
 
