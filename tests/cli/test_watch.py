@@ -1,0 +1,56 @@
+"""`cbctl watch`: a frame at once, then one per change of the store."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from typing import TYPE_CHECKING
+
+from tests.cli import CBCTL, lines
+
+if TYPE_CHECKING:
+    from tests.cli import StoreEnv
+
+
+def test_watch_draws_the_fleet_at_once(env: StoreEnv):
+    """The first frame comes without waiting for a change; `-o json` is one line."""
+    env.instance("payment")
+
+    result = env.cbctl("watch", "--iterations", "1", "-o", "json")
+
+    (frame,) = lines(result.stdout)
+    assert 0 == result.exit_code, result.output
+    assert ["payment"] == [view["name"] for view in json.loads(frame)]
+
+
+def test_watch_table_has_a_header_and_the_list(env: StoreEnv):
+    """Piped, the dashboard is printed as a header line and the list table."""
+    env.instance("payment")
+
+    result = env.cbctl("watch", "--iterations", "1")
+
+    output = lines(result.stdout)
+    assert 0 == result.exit_code, result.output
+    assert re.match(
+        rf"^cbctl watch · {re.escape(env.url)} · 1 instances · \d\d:\d\d:\d\d UTC · "
+        r"Ctrl-C to quit$",
+        output[0],
+    )
+    assert ["payment", "closed", "1"] == output[4].split()[:3]
+
+
+def test_watch_redraws_when_the_store_changes(env: StoreEnv):
+    """A write by someone else produces the next frame, without polling by cbctl."""
+    args = [str(CBCTL), "--store", env.url, "watch", "--iterations", "2", "-o", "json"]
+    with subprocess.Popen(args, stdout=subprocess.PIPE, text=True) as process:
+        assert process.stdout is not None
+        first = json.loads(process.stdout.readline())
+        with env.open() as store:
+            store.update("payment", lambda d: {**d, "max_failures": 3}, actor="test")
+        second = json.loads(process.stdout.readline())
+        code = process.wait(timeout=10)
+
+    assert 0 == code
+    assert [] == first
+    assert [("payment", 3)] == [(v["name"], v["spec"]["max_failures"]) for v in second]
