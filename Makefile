@@ -16,7 +16,7 @@ STAMP := $(VENV)/.installed
 .PHONY: help venv demo test lint typecheck docstrings pytest bench etcd-server clean
 
 help:
-	@echo "make demo       run examples/quickstart.py (a breaker tripping and recovering)"
+	@echo "make demo       examples/demo.py: 3 running apps retuned, tripped and reset live by cbctl"
 	@echo "make test       lint, type-check, docstring check and the whole test suite"
 	@echo "make lint       ruff check + ruff format --check"
 	@echo "make typecheck  mypy --strict"
@@ -34,7 +34,7 @@ $(STAMP): pyproject.toml
 	touch $@
 
 demo: venv
-	$(BIN)/python examples/quickstart.py
+	$(BIN)/python examples/demo.py
 
 test: lint typecheck docstrings pytest
 
@@ -54,6 +54,7 @@ pytest: venv etcd-server
 bench: venv etcd-server
 	$(BIN)/python bench/overhead.py
 	$(BIN)/python bench/propagation.py
+	$(BIN)/python bench/ack.py
 
 # The etcd tests need Debian's etcd server on PATH. As root (CI, a fresh machine) it is
 # installed here; Debian's postinst must not leave a system etcd running, so service
