@@ -21,7 +21,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Self
 
 from pydantic import ValidationError
@@ -376,18 +376,8 @@ class ControlStore:
         resolve(name, [layer_from_spec(self.url.layer or "etcd", spec, origin)], table)
 
     def _ack(self, name: str, generation: int, start: float) -> Ack:
-        having = [s for s in self.instances() if name in s.breakers]
-        pending = tuple(
-            s.instance_id
-            for s in having
-            if s.breakers[name].observed_generation < generation
-        )
-        return Ack(
-            len(having) - len(pending),
-            len(having),
-            time.monotonic() - start,
-            pending,
-        )
+        observed = dict(_observed(raw, name) for raw in self._raw_statuses())
+        return _ack(observed, generation, start)
 
     # -- backend-specific --------------------------------------------------------------
 
@@ -406,6 +396,10 @@ class ControlStore:
         raise NotImplementedError
 
     def _read_statuses(self) -> list[InstanceStatus | None]:
+        return [_status(raw) for raw in self._raw_statuses()]
+
+    def _raw_statuses(self) -> list[bytes]:
+        """The JSON of every live instance's status."""
         raise NotImplementedError
 
     def _append_history(self, record: HistoryRecord) -> None:
@@ -467,9 +461,46 @@ class EtcdControlStore(ControlStore):
         self.client.put(key, _dumps(values))
         return True
 
-    def _read_statuses(self) -> list[InstanceStatus | None]:
+    def _raw_statuses(self) -> list[bytes]:
         _, found = self.client.get_prefix(f"{self.prefix}instances/")
-        return [_status(value) for value, _ in found.values()]
+        return [value for value, _ in found.values()]
+
+    def wait_applied(
+        self,
+        name: str,
+        generation: int,
+        timeout: float,
+        progress: Callable[[Ack], object] | None = None,
+    ) -> Ack:
+        """As :meth:`ControlStore.wait_applied`, following the instances' keys."""
+        # Statuses are tracked from the watch events themselves: one small JSON
+        # parse per acknowledgement, not a re-read of the whole fleet per event.
+        start = time.monotonic()
+        deadline = start + timeout
+        prefix = f"{self.prefix}instances/"
+        revision, found = self.client.get_prefix(prefix)
+        observed = {k: _observed(v, name) for k, (v, _) in found.items()}
+        ack = _ack(dict(observed.values()), generation, start)
+        watch = self.client.watch_prefix(prefix, start_revision=revision + 1)
+        try:
+            while not ack.complete and (left := deadline - time.monotonic()) > 0:
+                update = watch.next(min(left, 0.2))
+                if update is None:
+                    continue
+                if update.compacted_revision:  # history gone: read it all again
+                    _, found = self.client.get_prefix(prefix)
+                    observed = {k: _observed(v, name) for k, (v, _) in found.items()}
+                for event in update.events:
+                    if event.value is None:
+                        observed.pop(event.key, None)
+                    else:
+                        observed[event.key] = _observed(event.value, name)
+                ack = _ack(dict(observed.values()), generation, start)
+                if progress is not None:
+                    progress(ack)
+        finally:
+            watch.cancel()
+        return ack
 
     def _append_history(self, record: HistoryRecord) -> None:
         base = f"{self.prefix}history/{record.name}/"
@@ -579,16 +610,17 @@ class FileControlStore(ControlStore):
         write_document(self.path, mutate)
         return changed
 
-    def _read_statuses(self) -> list[InstanceStatus | None]:
+    def _raw_statuses(self) -> list[bytes]:
         if not self.status_dir.is_dir():
             return []
-        cutoff = datetime.now(UTC) - timedelta(seconds=STATUS_TTL_S)
-        statuses: list[InstanceStatus | None] = []
+        # No heartbeat for a TTL: the instance is gone (a killed process leaves its
+        # file behind). The file's own mtime is the heartbeat: no parse needed.
+        cutoff = time.time() - STATUS_TTL_S
+        statuses = []
         for path in self.status_dir.glob("*.json"):
             with contextlib.suppress(OSError):
-                status = _status(path.read_bytes())
-                if status is not None and status.heartbeat_at >= cutoff:
-                    statuses.append(status)
+                if path.stat().st_mtime >= cutoff:
+                    statuses.append(path.read_bytes())
         return statuses
 
     def _append_history(self, record: HistoryRecord) -> None:
@@ -741,6 +773,28 @@ def _stored(name: str, data: dict[str, Any], origin: str) -> StoredSpec:
     except ConfigError as exc:
         return StoredSpec(name, BreakerSpec.model_validate({}), data, origin, str(exc))
     return StoredSpec(name, spec, data, origin)
+
+
+def _observed(raw: bytes, name: str) -> tuple[str, int | None]:
+    """``(instance_id, observed generation of breaker name)``; None if it lacks it."""
+    try:
+        status = json.loads(raw)
+        breaker = status.get("breakers", {}).get(name)
+        instance = str(status["instance_id"])
+    except (ValueError, AttributeError, KeyError, TypeError):
+        return "", None
+    if not isinstance(breaker, dict):
+        return instance, None
+    generation = breaker.get("observed_generation")
+    return instance, generation if isinstance(generation, int) else 0
+
+
+def _ack(observed: Mapping[str, int | None], generation: int, start: float) -> Ack:
+    having = {i: g for i, g in observed.items() if i and g is not None}
+    pending = tuple(sorted(i for i, g in having.items() if g < generation))
+    return Ack(
+        len(having) - len(pending), len(having), time.monotonic() - start, pending
+    )
 
 
 def _status(value: bytes) -> InstanceStatus | None:
