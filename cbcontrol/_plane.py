@@ -15,7 +15,7 @@ breakers keep serving on what they last applied.
 
 from __future__ import annotations
 
-import importlib.metadata
+import functools
 import logging
 import os
 import secrets
@@ -433,10 +433,13 @@ def _instance_id(app: str) -> str:
     return f"{app}-{_HOST}-{os.getpid()}-{secrets.token_hex(3)}"
 
 
+@functools.cache
 def _version() -> str:
+    from importlib import metadata  # ~15 ms of imports: not at `import cbcontrol`
+
     try:
-        return importlib.metadata.version("cbcontrol")
-    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - source tree
+        return metadata.version("cbcontrol")
+    except metadata.PackageNotFoundError:  # pragma: no cover - source tree
         return "unknown"
 
 

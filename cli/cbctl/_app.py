@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 import inspect
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -66,9 +65,11 @@ def _main(
 
 
 def _version() -> str:
+    from importlib import metadata  # ~15 ms of imports: only for `cbctl version`
+
     try:
-        return importlib.metadata.version("cbcontrol")
-    except importlib.metadata.PackageNotFoundError:
+        return metadata.version("cbcontrol")
+    except metadata.PackageNotFoundError:
         # Running from a source tree that was never installed.
         return "unknown"
 
