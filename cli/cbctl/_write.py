@@ -63,6 +63,9 @@ class Outcome:
     elapsed_s: float = 0.0
     pending: tuple[str, ...] = ()
     waited: bool = False
+    started: float = (
+        0.0  # time.monotonic() when the write began: elapsed counts from it
+    )
 
     def to_json(self) -> dict[str, Any]:
         """The ``-o json`` object of a write."""
@@ -129,14 +132,6 @@ def _progress(name: str, generation: int) -> Any:
     return err.status(f"waiting for the fleet to apply {name} generation {generation}")
 
 
-class _Complete(Exception):  # noqa: N818 - a signal, not an error
-    """Raised from the progress callback to stop waiting as soon as all applied."""
-
-    def __init__(self, ack: Ack) -> None:
-        super().__init__()
-        self.ack = ack
-
-
 def _wait(store: ControlStore, outcome: Outcome, deadline: float) -> None:
     status = _progress(outcome.name, outcome.generation)
 
@@ -146,13 +141,10 @@ def _wait(store: ControlStore, outcome: Outcome, deadline: float) -> None:
                 f"waiting for the fleet to apply {outcome.name} generation "
                 f"{outcome.generation}: {ack.applied}/{ack.instances}"
             )
-        # wait_applied checks completeness only after the *next* store event (or
-        # its 0.2 s poll), so it returns late; leave as soon as the ack is complete.
-        if ack.complete:
-            raise _Complete(ack)
 
     if status is not None:
         status.start()
+    waiting_since = time.monotonic()
     try:
         ack = store.wait_applied(
             outcome.name,
@@ -160,13 +152,14 @@ def _wait(store: ControlStore, outcome: Outcome, deadline: float) -> None:
             max(0.0, deadline - time.monotonic()),
             progress=progress,
         )
-    except _Complete as done:
-        ack = done.ack
     finally:
         if status is not None:
             status.stop()
     outcome.applied, outcome.instances = ack.applied, ack.instances
-    outcome.elapsed_s, outcome.pending = ack.elapsed_s, ack.pending
+    # From the start of the write, not of the wait: what an operator waited for.
+    since = outcome.started or waiting_since
+    outcome.elapsed_s = waiting_since - since + ack.elapsed_s
+    outcome.pending = ack.pending
     outcome.waited = True
 
 
@@ -200,6 +193,7 @@ def write(
     """
     from cbcontrol import ConfigError
 
+    started = time.monotonic()
     try:
         result: WriteResult = store.update(
             name, change, actor=actor(), reason=reason, action=action
@@ -208,7 +202,9 @@ def write(
         if on_config_error is None:
             raise
         raise on_config_error(exc) from None
-    return Outcome(result.name, result.generation, result.changed, result.changes)
+    return Outcome(
+        result.name, result.generation, result.changed, result.changes, started=started
+    )
 
 
 def settle(store: ControlStore, outcomes: list[Outcome], waiting: Waiting) -> None:
