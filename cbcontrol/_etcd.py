@@ -455,9 +455,10 @@ class EtcdWatch:
         self._updates: queue.Queue[WatchUpdate | StoreError] = queue.Queue()
         self._cancelled = threading.Event()
         self._stream = conn.stubs["Watch"].Watch(self._outgoing(), metadata=metadata)
-        threading.Thread(
+        self._reader = threading.Thread(
             target=self._read, name="cbcontrol-etcd-watch", daemon=True
-        ).start()
+        )
+        self._reader.start()
 
     def _outgoing(self) -> Iterator[Any]:
         while (request := self._requests.get()) is not None:
@@ -506,10 +507,15 @@ class EtcdWatch:
         self._requests.put(self._rpc.WatchRequest(progress_request=progress))
 
     def cancel(self) -> None:
-        """End the watch and its stream now."""
+        """End the watch and its stream, and wait (bounded) for its reader to stop."""
         self._cancelled.set()
         self._requests.put(None)
         self._stream.cancel()
+        # A reader still inside gRPC when the interpreter exits is frozen holding
+        # the call's lock, and the call's __del__ then waits for it forever: a
+        # short-lived process (cbctl) hung at exit about once in 150 runs.
+        if self._reader is not threading.current_thread():
+            self._reader.join(timeout=2.0)
 
 
 class LeaseKeeper:
