@@ -481,6 +481,8 @@ class EtcdControlStore(ControlStore):
         revision, found = self.client.get_prefix(prefix)
         observed = {k: _observed(v, name) for k, (v, _) in found.items()}
         ack = _ack(dict(observed.values()), generation, start)
+        if ack.complete:
+            return ack
         watch = self.client.watch_prefix(prefix, start_revision=revision + 1)
         try:
             while not ack.complete and (left := deadline - time.monotonic()) > 0:
