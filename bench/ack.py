@@ -320,7 +320,7 @@ def report(results: dict[str, Any]) -> None:
         print(row([count, *cells], widths))
     print("(acked: from update() until the ack was complete; returned: until")
     print(" wait_applied() returned; cbctl: wall time of `cbctl set -o json`;")
-    print(" its own: the elapsed_ms cbctl reports, which starts after its write)")
+    print(" its own: the elapsed_ms cbctl reports, from the start of its write)")
     print("\nWrite -> acknowledged by every instance, file store (ms)")
     print(row(head, widths[:5]))
     for count, lib in results["file"].items():
