@@ -78,6 +78,9 @@ def to_yaml(data: object, *, comment: str | None = None) -> str:
         type(None),
         lambda rep, _: rep.represent_scalar("tag:yaml.org,2002:null", "null"),
     )
+    # Views share sub-objects (the top-level `effective` is an instance's); write
+    # them out in full each time rather than as `&id001` anchors and aliases.
+    yaml.representer.ignore_aliases = lambda _: True
     buffer = io.StringIO()
     if comment is not None:
         buffer.write(f"# {comment}\n")

@@ -355,3 +355,15 @@ def test_list_shows_how_long_an_override_has_left(env: StoreEnv):
     assert ["analytics", "-", "forced_closed", "10"] == rows[0][:4]
     assert "payment" == rows[1][0]
     assert re.match(r"^\((30m|29m\d+s) left\)$", " ".join(rows[1][3:5])), rows[1]
+
+
+def test_get_yaml_has_no_anchors(env: StoreEnv):
+    """Shared parts of the view are written out in full, not as YAML aliases."""
+    env.instance("payment")
+    env.cbctl("set", "payment", "--max-failures", "3")
+
+    text = env.cbctl("get", "payment", "-o", "yaml").stdout
+
+    assert "&id" not in text
+    assert "*id" not in text
+    assert "effective:" in text
