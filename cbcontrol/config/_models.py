@@ -75,7 +75,9 @@ class BreakerConfig(BaseModel):
     .. versionadded:: 0.1.0
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", strict=True, defer_build=True
+    )
 
     max_failures: Annotated[int, Field(ge=1)] = Field(
         5, description="Consecutive failures that trip a closed breaker."
@@ -210,7 +212,7 @@ class BreakerConfig(BaseModel):
 CONFIG_FIELDS: tuple[str, ...] = tuple(BreakerConfig.model_fields)
 """The tunable fields, in declaration order."""
 
-_SPEC_CONFIG = ConfigDict(frozen=True, extra="forbid", strict=True)
+_SPEC_CONFIG = ConfigDict(frozen=True, extra="forbid", strict=True, defer_build=True)
 
 
 def _optional_fields() -> dict[str, Any]:
@@ -340,7 +342,7 @@ class ConfigDocument(BaseModel):
     """Desired state per breaker."""
 
 
-_STATUS_CONFIG = ConfigDict(frozen=True, extra="ignore")
+_STATUS_CONFIG = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 # Reported state is read by tools that may be older or newer than the app that wrote
 # it: unknown fields are ignored rather than rejected.
 
