@@ -9,8 +9,9 @@ its ``unset`` flag, its column and its formatting without a change in cbctl.
 from __future__ import annotations
 
 import functools
+import types
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 __all__ = [
     "METADATA",
@@ -64,43 +65,51 @@ def flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def _variants(schema: dict[str, Any]) -> list[dict[str, Any]]:
-    """The alternatives of a property schema, nested ``anyOf`` flattened."""
-    if "anyOf" in schema:
-        return [v for s in schema["anyOf"] for v in _variants(s)]
-    return [schema]
+def _field(name: str, annotation: Any, metadata: list[Any], info: Any) -> Field:
+    from cbcontrol.config import parse_duration
 
+    kinds: list[Kind] = []
+    choices: list[str] = []
+    nullable = False
 
-def _field(name: str, schema: dict[str, Any]) -> Field:
-    variants = _variants(schema)
-    types = {v.get("type") for v in variants}
-    nullable = "null" in types
-    choices: tuple[str, ...] = ()
-    kind: Kind
-    if any("pattern" in v for v in variants):
-        kind = "duration"  # the library's Duration: a number or a '30s' string
-    elif any("enum" in v for v in variants):
-        kind = "choice"
-        choices = tuple(c for v in variants for c in v.get("enum", ()))
-    elif "integer" in types:
-        kind = "int"
-    elif "number" in types:
-        kind = "float"
-    else:
-        kind = "str"
-    text = " ".join(str(schema.get("description", "")).replace("``", "").split())
+    def walk(tp: Any, meta: list[Any]) -> None:
+        nonlocal nullable
+        origin = get_origin(tp)
+        if origin is Annotated:
+            base, *extra = get_args(tp)
+            walk(base, [*meta, *extra])
+        elif origin in (Union, types.UnionType):
+            for arg in get_args(tp):
+                walk(arg, meta)
+        elif tp is type(None):
+            nullable = True
+        elif origin is Literal:
+            kinds.append("choice")
+            choices.extend(str(c) for c in get_args(tp))
+        elif any(getattr(m, "func", None) is parse_duration for m in meta):
+            kinds.append("duration")  # the library's Duration: a number or '30s'
+        else:
+            kinds.append({int: "int", float: "float"}.get(tp, "str"))  # type: ignore[arg-type]
+
+    walk(annotation, metadata)
+    text = " ".join(str(info.description or "").replace("``", "").split())
     if nullable:
         text += " 'none' clears it."
-    return Field(name, kind, nullable, choices, text, schema.get("default"))
+    kind: Kind = kinds[0] if kinds else "str"
+    return Field(name, kind, nullable, tuple(choices), text, info.default)
 
 
 @functools.cache
 def fields() -> dict[str, Field]:
     """Every tunable field, in the library's declaration order."""
+    # Read from the model's field declarations, not its JSON Schema: building the
+    # schema at every cbctl start cost ~10 ms.
     from cbcontrol.config import BreakerConfig
 
-    properties = BreakerConfig.model_json_schema()["properties"]
-    return {name: _field(name, properties[name]) for name in BreakerConfig.model_fields}
+    return {
+        name: _field(name, info.annotation, list(info.metadata), info)
+        for name, info in BreakerConfig.model_fields.items()
+    }
 
 
 def coerce(field: Field, text: str) -> object:
