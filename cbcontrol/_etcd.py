@@ -393,11 +393,26 @@ class EtcdClient:
 
     def watch_prefix(self, prefix: str, start_revision: int = 0) -> EtcdWatch:
         """Watch all keys under ``prefix`` from ``start_revision`` (0: from now)."""
-        start = prefix.encode()
-        create = self._rpc.WatchCreateRequest(
-            key=start, range_end=_prefix_end(start), start_revision=start_revision
-        )
-        what = f"watch prefix {prefix!r}"
+        return self.watch_prefixes([prefix], start_revision)
+
+    def watch_prefixes(
+        self, prefixes: Sequence[str], start_revision: int = 0
+    ) -> EtcdWatch:
+        """
+        Watch the keys under each of ``prefixes``, on one stream, from a revision.
+
+        etcd multiplexes watchers on a stream: a process that needs ``breakers/`` and
+        ``presets/`` but not ``instances/`` watches exactly those, rather than
+        receiving every other instance's status writes.
+        """
+        creates = []
+        for prefix in prefixes:
+            start = prefix.encode()
+            create = self._rpc.WatchCreateRequest(
+                key=start, range_end=_prefix_end(start), start_revision=start_revision
+            )
+            creates.append(self._rpc.WatchRequest(create_request=create))
+        what = f"watch prefixes {', '.join(map(repr, prefixes))}"
 
         def open_stream(conn: _Conn, metadata: _Metadata) -> EtcdWatch:
             def fail(code: str, details: str) -> StoreError:
@@ -406,8 +421,7 @@ class EtcdClient:
                     self._forget_token(metadata)  # an expired token looks the same
                 return error
 
-            request = self._rpc.WatchRequest(create_request=create)
-            return EtcdWatch(conn, metadata, request, self._rpc, fail)
+            return EtcdWatch(conn, metadata, creates, self._rpc, fail)
 
         return self._call(what, open_stream)
 
@@ -445,14 +459,15 @@ class EtcdWatch:
         self,
         conn: _Conn,
         metadata: _Metadata,
-        create_request: Any,
+        create_requests: Sequence[Any],
         rpc: Any,
         fail: Callable[[str, str], StoreError],
     ) -> None:
         self.endpoint = conn.endpoint
         self._rpc, self._fail = rpc, fail
         self._requests: queue.Queue[Any] = queue.Queue()
-        self._requests.put(create_request)
+        for request in create_requests:
+            self._requests.put(request)
         self._updates: queue.Queue[WatchUpdate | StoreError] = queue.Queue()
         self._cancelled = threading.Event()
         self._stream = conn.stubs["Watch"].Watch(self._outgoing(), metadata=metadata)

@@ -21,7 +21,7 @@ from cbcontrol.exceptions import StoreAuthError, StoreUnavailableError
 from tests.support.etcd import APP_PASSWORD, APP_USER, free_port
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Mapping
+    from collections.abc import Callable, Iterator, Mapping, Sequence
 
     from cbcontrol.config.sources._base import RawEntry, SourceSnapshot
     from tests.support.etcd import EtcdServer
@@ -292,8 +292,9 @@ def test_run_reports_a_killed_etcd_and_catches_up_after_restart(
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
 
     assert re.fullmatch(
-        rf"etcd at {server.endpoint} is unavailable \(watch prefix "
-        rf"'/cbcontrol/{etcd_namespace}/'\): .+",
+        rf"etcd at {server.endpoint} is unavailable \(watch prefixes "
+        rf"'/cbcontrol/{etcd_namespace}/breakers/', "
+        rf"'/cbcontrol/{etcd_namespace}/presets/'\): .+",
         down.error,
     )
     assert GOOD == down.entries[("breakers", "payment")].data
@@ -363,14 +364,14 @@ class CompactingClient(EtcdClient):
         self.server = server
         self.writes = writes
 
-    def watch_prefix(self, prefix: str, start_revision: int = 0) -> Any:
+    def watch_prefixes(self, prefixes: Sequence[str], start_revision: int = 0) -> Any:
         """Write and compact past ``start_revision``, then watch."""
         if self.writes:
             for key, value in self.writes.items():
                 self.put(key, value)
             self.writes = {}
             self.server.compact()
-        return super().watch_prefix(prefix, start_revision)
+        return super().watch_prefixes(prefixes, start_revision)
 
 
 def test_run_rereads_everything_when_its_revision_was_compacted(

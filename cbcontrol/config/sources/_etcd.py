@@ -190,7 +190,11 @@ class EtcdSource:
                     logger.info("%s: reconnected after %.1fs", self.name, elapsed)
                     down_since = None
                 self._deliver(on_change)
-                watch = self._client.watch_prefix(self.prefix, found[0] + 1)
+                # Only what this source reads: a watch on the whole namespace would
+                # deliver every instance's status writes to every instance.
+                watch = self._client.watch_prefixes(
+                    [f"{self.prefix}breakers/", f"{self.prefix}presets/"], found[0] + 1
+                )
                 self._follow(watch, on_change, stop)
             except StoreError as exc:
                 if down_since is None:
