@@ -536,9 +536,12 @@ class EtcdControlStore(ControlStore):
     def _changes(
         self, *, deadline: float | None = None, stop: threading.Event | None = None
     ) -> Generator[None, None, None]:
-        revision, _ = self.client.get_prefix(f"{self.prefix}instances/")
-        watch = self.client.watch_prefix(self.prefix, start_revision=revision + 1)
+        # From now, not from a past revision (an unsynced watcher waits for etcd's
+        # 100 ms catch-up timer, as wait_applied learnt); the caller reads the
+        # current state once the watch exists, so nothing falls in between.
+        watch = self.client.watch_prefix(self.prefix)
         try:
+            watch.next(2.0)  # the creation answer
             yield  # the caller checks once before the first event
             while True:
                 if stop is not None and stop.is_set():
