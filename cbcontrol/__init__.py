@@ -14,21 +14,26 @@ cbcontrol: operable circuit breakers for Python services.
 
 from __future__ import annotations
 
-from cbcontrol._admin import (
-    Ack,
-    ControlStore,
-    HistoryRecord,
-    StoredSpec,
-    WriteResult,
-    open_store,
-)
-from cbcontrol._breaker import BreakerSnapshot, CircuitBreaker
-from cbcontrol._clock import Clock
-from cbcontrol._events import CallRecorded, Outcome, State, StateChanged, Trigger
-from cbcontrol._plane import ControlPlane, connect
-from cbcontrol._policy import ExceptionRule, always, never, on, when
-from cbcontrol.config import BreakerConfig
+import importlib
+from typing import TYPE_CHECKING
+
 from cbcontrol.exceptions import CBControlError, CircuitOpenError, ConfigError
+
+if TYPE_CHECKING:
+    from cbcontrol._admin import (
+        Ack,
+        ControlStore,
+        HistoryRecord,
+        StoredSpec,
+        WriteResult,
+        open_store,
+    )
+    from cbcontrol._breaker import BreakerSnapshot, CircuitBreaker
+    from cbcontrol._clock import Clock
+    from cbcontrol._events import CallRecorded, Outcome, State, StateChanged, Trigger
+    from cbcontrol._plane import ControlPlane, connect
+    from cbcontrol._policy import ExceptionRule, always, never, on, when
+    from cbcontrol.config import BreakerConfig
 
 __all__ = [
     "Ack",
@@ -59,10 +64,48 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> str:
+# Imported on first use (PEP 562), so that ``import cbcontrol`` costs almost nothing
+# and a tool that needs one part (cbctl reading a store) does not load the rest
+# (pydantic and the config layer).
+_LAZY = {
+    "Ack": "cbcontrol._admin",
+    "BreakerConfig": "cbcontrol.config",
+    "BreakerSnapshot": "cbcontrol._breaker",
+    "CallRecorded": "cbcontrol._events",
+    "CircuitBreaker": "cbcontrol._breaker",
+    "Clock": "cbcontrol._clock",
+    "ControlPlane": "cbcontrol._plane",
+    "ControlStore": "cbcontrol._admin",
+    "ExceptionRule": "cbcontrol._policy",
+    "HistoryRecord": "cbcontrol._admin",
+    "Outcome": "cbcontrol._events",
+    "State": "cbcontrol._events",
+    "StateChanged": "cbcontrol._events",
+    "StoredSpec": "cbcontrol._admin",
+    "Trigger": "cbcontrol._events",
+    "WriteResult": "cbcontrol._admin",
+    "always": "cbcontrol._policy",
+    "connect": "cbcontrol._plane",
+    "never": "cbcontrol._policy",
+    "on": "cbcontrol._policy",
+    "open_store": "cbcontrol._admin",
+    "when": "cbcontrol._policy",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is not None:
+        value = getattr(importlib.import_module(module), name)
+        globals()[name] = value  # later lookups do not come back here
+        return value
     if name == "__version__":
         from importlib.metadata import version
 
         return version("cbcontrol")
     msg = f"module 'cbcontrol' has no attribute {name!r}"
     raise AttributeError(msg)
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from cbcontrol.config._duration import DURATION_PATTERN, parse_duration
+from cbcontrol.config._layout import CONFIG_FIELDS, STATUS_FORMAT
 
 __all__ = [
     "CONFIG_FIELDS",
@@ -209,8 +210,8 @@ class BreakerConfig(BaseModel):
         return self
 
 
-CONFIG_FIELDS: tuple[str, ...] = tuple(BreakerConfig.model_fields)
-"""The tunable fields, in declaration order."""
+# CONFIG_FIELDS (from _layout) lists BreakerConfig's fields in declaration order;
+# tests/config/test_layout.py checks that it does.
 
 _SPEC_CONFIG = ConfigDict(frozen=True, extra="forbid", strict=True, defer_build=True)
 
@@ -439,6 +440,8 @@ class InstanceStatus(BaseModel):
 
     model_config = _STATUS_CONFIG
 
+    format: int = STATUS_FORMAT
+    """The layout of this document (readers validate a format not their own)."""
     instance_id: str
     """Unique per process: ``<app>-<host>-<pid>-<random>``."""
     app: str
