@@ -22,30 +22,22 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Self
 
-from pydantic import ValidationError
-
-from cbcontrol._agent import STATUS_TTL_S
 from cbcontrol._store import StoreURL, etcd_client, parse_store_url
-from cbcontrol.config._builder import (
-    generation_of,
-    layer_from_spec,
-    validate_preset,
-    validate_spec,
-)
-from cbcontrol.config._merge import builtin_presets, merge_presets, resolve
-from cbcontrol.config._models import (
-    BreakerSpec,
-    InstanceStatus,
-    PresetSpec,
-)
+from cbcontrol.config._layout import STATUS_FORMAT, STATUS_TTL_S
 from cbcontrol.exceptions import ConfigError, StoreConflictError, StoreError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator, Mapping
 
     from cbcontrol._etcd import EtcdClient, WatchUpdate
+    from cbcontrol.config._models import BreakerSpec, InstanceStatus, PresetSpec
+
+# The config layer (pydantic) is imported where a document is validated, not here:
+# reading a store and showing what it holds (``cbctl get``) must not pay ~40 ms for
+# models it only needs when something is invalid.
 
 __all__ = [
     "Ack",
@@ -64,24 +56,43 @@ _CAS_ATTEMPTS = 50
 _POLL_S = 0.01
 
 
-@dataclass(frozen=True, slots=True)
 class StoredSpec:
     """
-    A breaker's desired state as stored.
+    A breaker's desired state as stored, validated when first asked.
 
     Attributes:
         name: The breaker.
-        spec: The validated document.
         data: The document as stored (plain JSON types).
         origin: Its provenance (``etcd:/cbcontrol/ns/breakers/x@42``, ``file:...``).
-        error: Why the stored document is invalid, if it is (``spec`` is then empty).
     """
 
-    name: str
-    spec: BreakerSpec
-    data: Mapping[str, Any]
-    origin: str
-    error: str | None = None
+    def __init__(self, name: str, data: Mapping[str, Any], origin: str) -> None:
+        self.name = name
+        self.data = data
+        self.origin = origin
+
+    def __repr__(self) -> str:
+        return f"StoredSpec({self.name!r}, {dict(self.data)!r}, {self.origin!r})"
+
+    @cached_property
+    def _validated(self) -> tuple[BreakerSpec, str | None]:
+        from cbcontrol.config._builder import validate_spec
+        from cbcontrol.config._models import BreakerSpec
+
+        try:
+            return validate_spec(self.name, self.data, self.origin), None
+        except ConfigError as exc:
+            return BreakerSpec.model_validate({}), str(exc)
+
+    @property
+    def spec(self) -> BreakerSpec:
+        """The validated document (empty when it is invalid)."""
+        return self._validated[0]
+
+    @property
+    def error(self) -> str | None:
+        """Why the stored document is invalid, if it is (``spec`` is then empty)."""
+        return self._validated[1]
 
     @property
     def generation(self) -> int:
@@ -91,6 +102,8 @@ class StoredSpec:
         A hand-edited document may carry none: instances then derive one from the
         content, and so does this.
         """
+        from cbcontrol.config._builder import generation_of
+
         return 0 if self.error is not None else generation_of(self.spec)
 
 
@@ -202,7 +215,7 @@ class ControlStore:
     def breakers(self) -> dict[str, StoredSpec]:
         """Every stored breaker spec, by name."""
         return {
-            name: _stored(name, data, origin)
+            name: StoredSpec(name, data, origin)
             for name, (data, origin) in self._read_docs("breakers").items()
         }
 
@@ -212,6 +225,9 @@ class ControlStore:
 
     def presets(self) -> dict[str, PresetSpec]:
         """Presets in force: the built-in ones extended by the store's."""
+        from cbcontrol.config._merge import builtin_presets, merge_presets
+        from cbcontrol.config._models import PresetSpec
+
         store = self.store_presets()
         table = merge_presets(
             builtin_presets(), {n: (p, "store") for n, p in store.items()}
@@ -223,6 +239,8 @@ class ControlStore:
 
     def store_presets(self) -> dict[str, PresetSpec]:
         """The presets defined in the store itself (invalid ones left out)."""
+        from cbcontrol.config._builder import validate_preset
+
         presets = {}
         for name, (data, origin) in self._read_docs("presets").items():
             with contextlib.suppress(ConfigError):
@@ -301,6 +319,8 @@ class ControlStore:
         Raises:
             ConfigError: The preset is invalid.
         """
+        from cbcontrol.config._builder import validate_preset
+
         validate_preset(name, values, f"preset {name}")
         return self._put_preset(name, dict(values))
 
@@ -310,6 +330,26 @@ class ControlStore:
         """Live instances, oldest first."""
         statuses = [s for s in self._read_statuses() if s is not None]
         return sorted(statuses, key=lambda s: (s.started_at, s.instance_id))
+
+    def instance_documents(self) -> list[dict[str, Any]]:
+        """
+        Live instances' statuses as JSON documents, oldest first.
+
+        Each is what ``InstanceStatus.model_dump(mode="json")`` gives. A status in
+        this library's format is taken as published, without loading the models;
+        one of another format (an older or newer cbcontrol) is validated and
+        normalized, and left out when invalid, as :meth:`instances` does.
+        """
+        documents = []
+        for raw in self._raw_statuses():
+            document = _json_object(raw)
+            if document.get("format") != STATUS_FORMAT:
+                status = _status(raw)
+                if status is None:
+                    continue
+                document = status.model_dump(mode="json")
+            documents.append(document)
+        return sorted(documents, key=_started)
 
     def wait_applied(
         self,
@@ -368,6 +408,9 @@ class ControlStore:
     def _validate(
         self, name: str, data: Mapping[str, Any], presets: Mapping[str, PresetSpec]
     ) -> None:
+        from cbcontrol.config._builder import layer_from_spec, validate_spec
+        from cbcontrol.config._merge import builtin_presets, merge_presets, resolve
+
         origin = self._origin(name)
         spec = validate_spec(name, data, origin)
         table = merge_presets(
@@ -746,6 +789,8 @@ def _generation(name: str, doc: Mapping[str, Any]) -> int:
     """The generation instances observe for ``doc`` (derived if it carries none)."""
     if not doc or isinstance(doc.get("generation"), int):
         return _int(doc.get("generation"))
+    from cbcontrol.config._builder import generation_of, validate_spec
+
     try:
         return generation_of(validate_spec(name, doc, "store"))
     except ConfigError:
@@ -783,14 +828,6 @@ def _diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, tuple[Any
         for k in sorted(keys)
         if (k in old) != (k in new) or old.get(k) != new.get(k)
     }
-
-
-def _stored(name: str, data: dict[str, Any], origin: str) -> StoredSpec:
-    try:
-        spec = validate_spec(name, data, origin)
-    except ConfigError as exc:
-        return StoredSpec(name, BreakerSpec.model_validate({}), data, origin, str(exc))
-    return StoredSpec(name, spec, data, origin)
 
 
 def _observed(raw: bytes, name: str) -> tuple[str, int | None]:
@@ -835,7 +872,20 @@ def _ack(observed: Mapping[str, int | None], generation: int, start: float) -> A
 
 
 def _status(value: bytes) -> InstanceStatus | None:
+    from pydantic import ValidationError
+
+    from cbcontrol.config._models import InstanceStatus
+
     try:
         return InstanceStatus.model_validate_json(value)
     except ValidationError:
         return None
+
+
+def _started(document: Mapping[str, Any]) -> tuple[datetime, str]:
+    """The sort key of :meth:`ControlStore.instances`, on a status document."""
+    try:
+        started = datetime.fromisoformat(str(document["started_at"]))
+    except (KeyError, ValueError):
+        started = datetime.min.replace(tzinfo=UTC)
+    return started, str(document.get("instance_id", ""))

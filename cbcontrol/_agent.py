@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from cbcontrol.config._layout import STATUS_TTL_S
 from cbcontrol.exceptions import StoreError
 
 if TYPE_CHECKING:
@@ -43,8 +44,6 @@ __all__ = [
 logger = logging.getLogger("cbcontrol.agent")
 logger.addHandler(logging.NullHandler())
 
-STATUS_TTL_S = 10
-"""Seconds after which an instance that stopped reporting counts as gone."""
 _INTERVAL_S = 1.0  # at most one coalesced write a second at steady state
 _HEARTBEAT_S = STATUS_TTL_S / 3  # file store: rewrite this often even if unchanged
 

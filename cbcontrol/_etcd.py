@@ -18,7 +18,6 @@ import logging
 import queue
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from cbcontrol.exceptions import StoreAuthError, StoreError, StoreUnavailableError
@@ -189,6 +188,8 @@ class EtcdClient:
         self._user, self._password, self.timeout = user, password, timeout
         self._credentials = None
         if tls or ca_cert is not None or cert_cert is not None:
+            from pathlib import Path
+
             files = (ca_cert, cert_key, cert_cert)
             self._credentials = self._grpc.ssl_channel_credentials(
                 *(None if path is None else Path(path).read_bytes() for path in files)

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Literal
-from urllib.parse import unquote
 
 from cbcontrol.exceptions import ConfigError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+    from pathlib import Path
 
     from cbcontrol._etcd import EtcdClient
     from cbcontrol.config.sources._base import LiveSource
@@ -100,6 +99,8 @@ def parse_store_url(
         url = env.get("CBCONTROL_STORE") or None
         source = "env:CBCONTROL_STORE"
     if url is None:
+        from pathlib import Path
+
         store = (
             StoreURL("file", path=Path(DEFAULT_FILE).absolute())
             if Path(DEFAULT_FILE).is_file()
@@ -168,15 +169,17 @@ def _parse(url: str, env: Mapping[str, str], source: str) -> StoreURL:
     if scheme == "memory":
         return StoreURL("memory")
     if scheme == "file":
+        from pathlib import Path
+
         if not rest:
             rule = "needs a path, e.g. file:///etc/cbcontrol/cbcontrol.yaml"
             raise ConfigError(rule, field="store", value=url, source=source)
-        return StoreURL("file", path=Path(unquote(rest)).absolute())
+        return StoreURL("file", path=Path(_unquote(rest)).absolute())
     userinfo, at, hostpart = rest.rpartition("@")
     hosts, _, ns = (hostpart if at else rest).partition("/")
     user = password = None
     if at:
-        user, _, password = (unquote(p) for p in userinfo.partition(":"))
+        user, _, password = (_unquote(p) for p in userinfo.partition(":"))
     user = user or env.get("CBCONTROL_ETCD_USER") or None
     password = password or env.get("CBCONTROL_ETCD_PASSWORD") or None
     endpoints = []
@@ -200,6 +203,15 @@ def _parse(url: str, env: Mapping[str, str], source: str) -> StoreURL:
         user=user,
         password=password,
     )
+
+
+def _unquote(text: str) -> str:
+    """``%``-escapes decoded (urllib.parse is 1.5 ms of cbctl's start: only if any)."""
+    if "%" not in text:
+        return text
+    from urllib.parse import unquote
+
+    return unquote(text)
 
 
 def _check_namespace(namespace: str, source: str) -> None:

@@ -105,7 +105,11 @@ class StoreEnv:
                 name: {"state": "closed", "observed_generation": observed_generation}
             },
         }
-        data = json.dumps(status)
+        self.put_status(instance_id, json.dumps(status))
+        return instance_id
+
+    def put_status(self, instance_id: str, data: str) -> None:
+        """Write ``data`` as the status of ``instance_id``, as an instance would."""
         if self.path is not None:
             directory = self.path.parent / f"{self.path.stem}.status"
             directory.mkdir(exist_ok=True)
@@ -116,7 +120,6 @@ class StoreEnv:
             assert self.etcd is not None
             with EtcdClient(self.etcd.endpoints) as client:
                 client.put(f"/cbcontrol/{self.namespace}/instances/{instance_id}", data)
-        return instance_id
 
     def close(self) -> None:
         """Stop every instance this test started."""
