@@ -148,14 +148,13 @@ def coerce(field: Field, text: str) -> object:
 
 def format_value(name: str, value: object) -> str:
     """A value for humans: durations as ``1m30s``, unset as ``-``."""
-    from cbcontrol.config import format_duration
+    # DURATION_FIELDS, not fields(): reading the model's fields loads pydantic.
+    from cbcontrol.config import DURATION_FIELDS, format_duration
 
     if value is None:
         return "-"
-    field = fields().get(name)
     if (
-        field is not None
-        and field.kind == "duration"
+        name in DURATION_FIELDS
         and isinstance(value, int | float)
         and not isinstance(value, bool)
     ):

@@ -56,9 +56,10 @@ def console(*, stderr: bool = False) -> Console:
     """A console on stdout (or stderr): coloured on a terminal, wide when piped."""
     from rich.console import Console
 
-    out = Console(stderr=stderr, highlight=False, soft_wrap=False)
+    # emoji=False: a reason such as "see :x: in the runbook" is shown as written.
+    out = Console(stderr=stderr, highlight=False, soft_wrap=False, emoji=False)
     if not out.is_terminal and "COLUMNS" not in os.environ:
-        out = Console(stderr=stderr, highlight=False, width=_PIPE_WIDTH)
+        out = Console(stderr=stderr, highlight=False, emoji=False, width=_PIPE_WIDTH)
     return out
 
 

@@ -15,6 +15,11 @@ Tables, YAML and JSON are all rendered from these views, so they never disagree.
 The top-level ``effective`` is what the first (oldest) instance that has the breaker
 reports. With no such instance it is what the store alone gives: default < preset <
 the spec's fields (no environment, which only instances see).
+
+Views are built from JSON documents, not models: ``cbctl get`` and ``list`` load
+pydantic (about 40 ms) only when something has to be validated here. Instance
+statuses come as published (:meth:`cbcontrol.ControlStore.instance_documents`). A
+spec is validated unless the fleet already did it: see :func:`_trusted_spec`.
 """
 
 from __future__ import annotations
@@ -22,13 +27,19 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from cbcontrol.config import (
+    CONFIG_FIELDS,
+    DURATION_FIELDS,
+    FLOAT_FIELDS,
+    parse_duration,
+)
 from cbctl._fields import METADATA, fields
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from cbcontrol import ControlStore, HistoryRecord, StoredSpec
-    from cbcontrol.config import BreakerSpec, InstanceStatus, PresetSpec
+    from cbcontrol.config import BreakerSpec, PresetSpec
 
 __all__ = [
     "Fleet",
@@ -55,7 +66,7 @@ class Fleet:
         self.store = store
         self.url = str(store.url)
         self.specs: dict[str, StoredSpec] = store.breakers()
-        self.instances: list[InstanceStatus] = store.instances()
+        self.instances: list[dict[str, Any]] = store.instance_documents()
         self._presets: dict[str, PresetSpec] | None = None
 
     def presets(self) -> dict[str, PresetSpec]:
@@ -68,7 +79,7 @@ class Fleet:
         """Every breaker with a spec or on a live instance."""
         found = set(self.specs)
         for status in self.instances:
-            found.update(status.breakers)
+            found.update(status["breakers"])
         return sorted(found)
 
 
@@ -82,14 +93,80 @@ def spec_generation(stored: StoredSpec | None) -> int:
     return 0 if stored is None else stored.generation
 
 
-def _spec_view(stored: StoredSpec | None) -> dict[str, Any]:
+def _as_read(name: str, value: object) -> object:
+    """A stored config value as the library holds it (``"30s"`` -> ``30.0``)."""
+    if value is None:
+        return None
+    if name in DURATION_FIELDS:
+        return parse_duration(value)
+    if name in FLOAT_FIELDS and type(value) is int:
+        return float(value)
+    return value
+
+
+def _trusted_spec(
+    stored: StoredSpec, breakers: list[Mapping[str, Any]]
+) -> dict[str, Any] | None:
+    """
+    The stored spec as the library reads it, without validating it, or None.
+
+    Validating costs pydantic's import. It is skipped when the live instances that
+    have the breaker (``breakers``, their status entries) already did it: every one
+    reports this spec's generation applied without error, and each config field the
+    spec sets at the value this gives and with this document as its source. The
+    result then equals ``spec.model_dump(mode="json", exclude_unset=True)``. An
+    override with ``until`` (a time pydantic writes back in its own form), or any
+    doubt, returns None and the caller validates.
+    """
+    data = stored.data
+    generation = data.get("generation")
+    override = data.get("override")
+    if (
+        not breakers
+        or type(generation) is not int
+        or not (override is None or isinstance(override, dict))
+        or (override or {}).get("until") is not None
+    ):
+        return None
+    normal = dict(data)
+    try:
+        for name in CONFIG_FIELDS:
+            if name in data:
+                normal[name] = _as_read(name, data[name])
+    except (TypeError, ValueError):
+        return None
+    for breaker in breakers:
+        if breaker["observed_generation"] != generation or breaker["error"]:
+            return None
+        effective = breaker["effective"]
+        for name in CONFIG_FIELDS:
+            if name not in data:
+                continue
+            item = effective.get(name) or {}
+            value = item.get("value")
+            if (
+                item.get("source") != _field_source(stored.origin, name)
+                or type(value) is not type(normal[name])
+                or value != normal[name]
+            ):
+                return None
+    return normal
+
+
+def _spec_view(
+    stored: StoredSpec | None, breakers: list[Mapping[str, Any]]
+) -> dict[str, Any]:
+    generation, error = 0, None
     if stored is None:
         data: dict[str, Any] = {}
+    elif (trusted := _trusted_spec(stored, breakers)) is not None:
+        data, generation = trusted, trusted["generation"]
     elif stored.error is not None:
-        data = dict(stored.data)
+        data, error = dict(stored.data), stored.error
     else:
         data = stored.spec.model_dump(mode="json", exclude_unset=True)
-    view = {f: data[f] for f in fields() if f in data}
+        generation = stored.generation
+    view = {f: data[f] for f in CONFIG_FIELDS if f in data}
     view["preset"] = data.get("preset")
     override = data.get("override")
     view["override"] = {
@@ -97,11 +174,11 @@ def _spec_view(stored: StoredSpec | None) -> dict[str, Any]:
         **(override if isinstance(override, dict) else {}),
     }
     view["reset_generation"] = data.get("reset_generation")
-    view["generation"] = spec_generation(stored)
+    view["generation"] = generation
     for key in METADATA[1:]:
         view[key] = data.get(key)
     view["origin"] = None if stored is None else stored.origin
-    view["error"] = None if stored is None else stored.error
+    view["error"] = error
     return view
 
 
@@ -158,43 +235,39 @@ def _message(error: Mapping[str, Any]) -> str:
 
 
 def _instance_view(
-    status: InstanceStatus, name: str, generation: int
+    status: Mapping[str, Any], name: str, generation: int
 ) -> dict[str, Any]:
-    breaker = status.breakers[name]
-    dumped = breaker.model_dump(mode="json")
+    breaker = status["breakers"][name]
     return {
-        "instance_id": status.instance_id,
-        "app": status.app,
-        "host": status.host,
-        "pid": status.pid,
-        "version": status.version,
-        "heartbeat_at": status.model_dump(mode="json")["heartbeat_at"],
-        "state": breaker.state,
-        "mode": breaker.mode,
-        "override_reason": breaker.override_reason,
-        "observed_generation": breaker.observed_generation,
-        "applied": breaker.observed_generation >= generation,
-        "effective": dumped["effective"],
+        "instance_id": status["instance_id"],
+        "app": status["app"],
+        "host": status["host"],
+        "pid": status["pid"],
+        "version": status["version"],
+        "heartbeat_at": status["heartbeat_at"],
+        "state": breaker["state"],
+        "mode": breaker["mode"],
+        "override_reason": breaker["override_reason"],
+        "observed_generation": breaker["observed_generation"],
+        "applied": breaker["observed_generation"] >= generation,
+        "effective": breaker["effective"],
         "stats": {
-            **dumped["stats"],
-            **dumped["counters"],
-            "times_opened": breaker.times_opened,
-            "last_state_change": dumped["last_state_change"],
-            "retry_after_s": breaker.retry_after_s,
+            **breaker["stats"],
+            **breaker["counters"],
+            "times_opened": breaker["times_opened"],
+            "last_state_change": breaker["last_state_change"],
+            "retry_after_s": breaker["retry_after_s"],
         },
-        "error": breaker.error,
+        "error": breaker["error"],
     }
 
 
 def breaker_view(fleet: Fleet, name: str) -> dict[str, Any]:
     """The ``cbctl get NAME -o json`` object of one breaker."""
     stored = fleet.specs.get(name)
-    spec = _spec_view(stored)
-    instances = [
-        _instance_view(status, name, spec["generation"])
-        for status in fleet.instances
-        if name in status.breakers
-    ]
+    having = [status for status in fleet.instances if name in status["breakers"]]
+    spec = _spec_view(stored, [status["breakers"][name] for status in having])
+    instances = [_instance_view(status, name, spec["generation"]) for status in having]
     if instances:
         effective = instances[0]["effective"]
     else:
