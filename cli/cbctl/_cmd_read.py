@@ -12,19 +12,17 @@ from cbcontrol.config import SchemaName
 from cbctl._document import load
 from cbctl._errors import boundary, print_error
 from cbctl._options import NameArgument, OutputOption
+from cbctl._read import list_breakers, show_breaker
 from cbctl._render import (
     emit,
-    get_renderable,
     history_table,
-    list_table,
     presets_table,
     to_json,
     to_yaml,
 )
-from cbctl._session import open_store, require_known
+from cbctl._session import open_store, options, require_known
 from cbctl._views import (
     Fleet,
-    breaker_view,
     export_document,
     history_view,
     presets_view,
@@ -43,10 +41,7 @@ def list_(ctx: typer.Context, *, output: OutputOption = "table") -> None:
     reset_timeout and failure_rate_threshold, the worst failure rate, the spec
     generation with how many instances applied it ([bold]7 (3/3)[/]), and errors.
     """
-    with open_store(ctx) as store:
-        fleet = Fleet(store)
-        views = [breaker_view(fleet, name) for name in fleet.names()]
-    emit(views, output, lambda: list_table(views))
+    list_breakers(options(ctx), output)
 
 
 @boundary
@@ -60,11 +55,7 @@ def get(
     its source (default, preset, env, file, etcd); without a live instance, what the
     store alone gives (default < preset < spec).
     """
-    with open_store(ctx) as store:
-        fleet = Fleet(store)
-        require_known(name, fleet.names(), fleet.url)
-        view = breaker_view(fleet, name)
-    emit(view, output, lambda: get_renderable(view))
+    show_breaker(options(ctx), name, output)
 
 
 @boundary

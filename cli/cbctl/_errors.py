@@ -11,12 +11,14 @@ from __future__ import annotations
 import functools
 import logging
 import sys
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
-
-import typer
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeGuard, TypeVar
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    from pydantic import ValidationError
+
+# No Typer at import: the typer-free path of `cbctl get` (cbctl._quick) uses `run`.
 
 __all__ = [
     "EXIT_CONFIG",
@@ -29,6 +31,7 @@ __all__ = [
     "UsageError",
     "boundary",
     "print_error",
+    "run",
 ]
 
 EXIT_CONFIG = 1
@@ -77,6 +80,8 @@ def print_error(message: str) -> None:
 
 
 def _debugging(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+    import typer
+
     ctx = kwargs.get("ctx") or next(
         (a for a in args if isinstance(a, typer.Context)), None
     )
@@ -86,13 +91,11 @@ def _debugging(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
 
 def _describe(exc: BaseException) -> tuple[str, int]:
     """The user-facing message and exit code of an exception."""
-    from pydantic import ValidationError
-
     from cbcontrol import CBControlError
 
     if isinstance(exc, CliError):
         return "\n".join((exc.message, *exc.details)), exc.exit_code
-    if isinstance(exc, ValidationError):
+    if _is_validation_error(exc):
         lines = [
             f"{'.'.join(str(p) for p in e['loc']) or '(document)'}: {e['msg']}"
             for e in exc.errors()
@@ -109,6 +112,47 @@ def _describe(exc: BaseException) -> tuple[str, int]:
     )
 
 
+def _is_validation_error(exc: BaseException) -> TypeGuard[ValidationError]:
+    # Only a loaded pydantic can have raised one: do not import it to find out.
+    if "pydantic" not in sys.modules:
+        return False
+    from pydantic import ValidationError
+
+    return isinstance(exc, ValidationError)
+
+
+def run(
+    command: Callable[[], object],
+    *,
+    debug: bool = False,
+    passthrough: tuple[type[BaseException], ...] = (),
+) -> int:
+    """
+    Run ``command()``; report an error as one ``error:`` line; return the exit code.
+
+    ``passthrough`` exceptions propagate (Typer's ``Exit``, ``BrokenPipeError``).
+    """
+    if debug:
+        logging.basicConfig(
+            level=logging.DEBUG, format="%(asctime)s %(name)s %(message)s"
+        )
+    try:
+        command()
+    except passthrough:
+        raise
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the one boundary for every error
+        message, code = _describe(exc)
+        if debug:
+            import traceback
+
+            traceback.print_exc(file=sys.stderr)
+        print_error(message)
+        return code
+    return 0
+
+
 def boundary(command: Callable[_P, _R]) -> Callable[_P, _R]:
     """
     Run a command, turning every error into one ``error:`` line and an exit code.
@@ -117,25 +161,18 @@ def boundary(command: Callable[_P, _R]) -> Callable[_P, _R]:
     """
 
     @functools.wraps(command)
-    def run(*args: _P.args, **kwargs: _P.kwargs) -> _R:
-        debug = _debugging(args, kwargs)
-        if debug:
-            logging.basicConfig(
-                level=logging.DEBUG, format="%(asctime)s %(name)s %(message)s"
-            )
-        try:
-            return command(*args, **kwargs)
-        except (typer.Exit, BrokenPipeError):
-            raise  # Typer exits quietly when the reader of a pipe went away
-        except KeyboardInterrupt:
-            raise typer.Exit(130) from None
-        except Exception as exc:  # noqa: BLE001 - the one boundary for every error
-            message, code = _describe(exc)
-            if debug:
-                import traceback
+    def guarded(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        import typer
 
-                traceback.print_exc(file=sys.stderr)
-            print_error(message)
-            raise typer.Exit(code) from None
+        result: list[_R] = []
+        code = run(
+            lambda: result.append(command(*args, **kwargs)),
+            debug=_debugging(args, kwargs),
+            # Typer exits quietly when the reader of a pipe went away.
+            passthrough=(typer.Exit, BrokenPipeError),
+        )
+        if code:
+            raise typer.Exit(code)
+        return result[0]
 
-    return run
+    return guarded

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import difflib
-import getpass
 import os
 import socket
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import typer
-
 from cbctl._errors import NotFoundError, UsageError
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
+
+    import typer
 
     from cbcontrol import ControlStore
 
@@ -38,7 +36,7 @@ def options(ctx: typer.Context) -> GlobalOptions:
     return found if found is not None else GlobalOptions()
 
 
-def open_store(ctx: typer.Context) -> ControlStore:
+def open_store(ctx: typer.Context | GlobalOptions) -> ControlStore:
     """
     Open the store named by ``--store`` / ``CBCONTROL_STORE`` (or ``./cbcontrol.yaml``).
 
@@ -47,7 +45,7 @@ def open_store(ctx: typer.Context) -> ControlStore:
     """
     import cbcontrol
 
-    opts = options(ctx)
+    opts = ctx if isinstance(ctx, GlobalOptions) else options(ctx)
     try:
         return cbcontrol.open_store(opts.store, namespace=opts.namespace)
     except cbcontrol.ConfigError as exc:
@@ -65,6 +63,8 @@ def open_store(ctx: typer.Context) -> ControlStore:
 
 def actor() -> str:
     """Who makes a change: ``CBCTL_ACTOR``, else ``user@host``."""
+    import getpass
+
     given = os.environ.get("CBCTL_ACTOR", "").strip()
     if given:
         return given
@@ -85,6 +85,8 @@ def require_known(name: str, known: Iterable[str], store: str) -> None:
     names = sorted(set(known))
     if name in names:
         return
+    import difflib
+
     close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
     if close:
         hint = "did you mean " + " or ".join(f'"{c}"' for c in close) + "?"
