@@ -12,8 +12,11 @@ milliseconds (etcd) or a few hundred (file), and confirmed"):
   subprocess (interpreter start, imports, connection, write, wait, exit), and the
   ``elapsed_ms`` that cbctl itself reports for its write and wait;
 * **file store, library**: the same as the first, on a YAML file store;
-* **cbctl get**: the wall time of ``cbctl get payment`` beside a floor, a script that
-  only imports grpc and the etcd stubs and does one read, and ``python -c pass``.
+* **cbctl get**: the wall time of ``cbctl get payment`` (and of ``-o json`` and
+  ``cbctl list``) beside a floor, a script that only imports grpc and the etcd stubs
+  and does one read, and ``python -c pass``. cbcontrol and cbctl are byte-compiled
+  first, as pip does when it installs the wheel (an editable install run with
+  ``PYTHONDONTWRITEBYTECODE`` would otherwise compile ~40 modules on every run).
 
 Instances are real processes (``examples/checkout_app.py``, one ``payment`` breaker
 each), all on this machine, talking to a loopback etcd started for the run (the test
@@ -29,6 +32,7 @@ Run ``python bench/ack.py`` (about 2 minutes on 2 cores), ``--quick`` for a smok
 from __future__ import annotations
 
 import argparse
+import compileall
 import contextlib
 import json
 import math
@@ -51,6 +55,7 @@ import cbcontrol  # noqa: E402
 from tests.support.etcd import EtcdServer  # noqa: E402
 
 APP = ROOT / "examples" / "checkout_app.py"
+CBCTL = Path(sys.executable).with_name("cbctl")
 WAIT_S = 10.0
 FLOOR = """\
 import sys
@@ -197,10 +202,10 @@ def library_acks(store_url: str, writes: int, values: Values) -> dict[str, Any]:
 
 
 def cbctl(store_url: str, *args: str) -> tuple[float, str]:
-    """Run cbctl; its wall time and stdout."""
+    """Run the ``cbctl`` console script; its wall time and stdout."""
     start = time.perf_counter()
     done = subprocess.run(  # noqa: S603 - this Python's cbctl, our arguments
-        [sys.executable, "-m", "cbctl", "--store", store_url, *args],
+        [str(CBCTL), "--store", store_url, *args],
         capture_output=True,
         text=True,
         timeout=60,
@@ -242,13 +247,18 @@ def cbctl_acks(store_url: str, writes: int, values: Values) -> dict[str, Any]:
 
 def get_vs_floor(etcd: EtcdServer, store_url: str, runs: int) -> dict[str, Any]:
     """``cbctl get payment`` beside one bare etcd read and ``python -c pass``."""
+    for package in (ROOT / "cbcontrol", ROOT / "cli" / "cbctl"):
+        compileall.compile_dir(package, quiet=1)
     namespace = store_url.rsplit("/", 1)[-1]
     key = f"/cbcontrol/{namespace}/breakers/payment"
     floor = [sys.executable, "-c", FLOOR, etcd.endpoint, key]
     bare = [sys.executable, "-c", "pass"]
-    times: dict[str, list[float]] = {"get": [], "floor": [], "python": []}
-    for _ in range(runs):  # interleaved, so that drifts hit all three alike
-        times["get"].append(cbctl(store_url, "get", "payment")[0])
+    commands = {"get": ["get", "payment"], "get_json": ["get", "payment", "-o", "json"]}
+    commands["list"] = ["list"]
+    times: dict[str, list[float]] = {n: [] for n in (*commands, "floor", "python")}
+    for _ in range(runs):  # interleaved, so that drifts hit all of them alike
+        for name, args in commands.items():
+            times[name].append(cbctl(store_url, *args)[0])
         for name, argv in (("floor", floor), ("python", bare)):
             start = time.perf_counter()
             subprocess.run(argv, check=True, capture_output=True, timeout=60)  # noqa: S603
@@ -291,7 +301,7 @@ def main() -> None:
                     library = library_acks(url, writes, values)
                     cli = cbctl_acks(url, writes, values)
                     if count == 1:
-                        results["get"] = get_vs_floor(etcd, url, max(writes // 2, 5))
+                        results["get"] = get_vs_floor(etcd, url, writes)
                 results["etcd"][count] = {"library": library, "cbctl": cli}
                 print(f"  etcd, {count} instance(s): done", flush=True)
             for count in sizes:
@@ -340,6 +350,8 @@ def report(results: dict[str, Any]) -> None:
     print(row(["", "p50", "p99"], [34, 10, 10]))
     for name, label in (
         ("get", "cbctl get payment"),
+        ("get_json", "cbctl get payment -o json"),
+        ("list", "cbctl list"),
         ("floor", "floor: grpc + etcd stubs, 1 read"),
         ("python", "python -c pass"),
     ):
