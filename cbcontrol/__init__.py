@@ -93,7 +93,13 @@ _LAZY = {
 }
 
 
+_SUBMODULES = frozenset({"config", "testing", "typing"})
+"""Public subpackages, reachable as attributes (``cbcontrol.config.PRECEDENCE``)."""
+
+
 def __getattr__(name: str) -> object:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"cbcontrol.{name}")
     module = _LAZY.get(name)
     if module is not None:
         value = getattr(importlib.import_module(module), name)

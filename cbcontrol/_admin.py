@@ -26,11 +26,22 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, Self
 
 from cbcontrol._store import StoreURL, etcd_client, parse_store_url
-from cbcontrol.config._layout import STATUS_FORMAT, STATUS_TTL_S
+from cbcontrol.config._duration import parse_duration
+from cbcontrol.config._layout import (
+    CONFIG_FIELDS,
+    DURATION_FIELDS,
+    FLOAT_FIELDS,
+    SPEC_SHAPE,
+    STATUS_FORMAT,
+    STATUS_SHAPE,
+    STATUS_TTL_S,
+    conforms,
+    field_source,
+)
 from cbcontrol.exceptions import ConfigError, StoreConflictError, StoreError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Generator, Mapping
+    from collections.abc import Callable, Generator, Mapping, Sequence
 
     from cbcontrol._etcd import EtcdClient, WatchUpdate
     from cbcontrol.config._models import BreakerSpec, InstanceStatus, PresetSpec
@@ -56,23 +67,27 @@ _CAS_ATTEMPTS = 50
 _POLL_S = 0.01
 
 
+@dataclass(frozen=True)
 class StoredSpec:
     """
     A breaker's desired state as stored, validated when first asked.
+
+    Validating loads pydantic (~40 ms for a command-line tool). A tool that reads
+    the instances' statuses anyway can skip it with :meth:`confirmed_by` when the
+    fleet already validated this very document.
 
     Attributes:
         name: The breaker.
         data: The document as stored (plain JSON types).
         origin: Its provenance (``etcd:/cbcontrol/ns/breakers/x@42``, ``file:...``).
+
+    .. versionchanged:: 0.1.0
+       Built from ``(name, data, origin)``; ``spec`` and ``error`` are computed.
     """
 
-    def __init__(self, name: str, data: Mapping[str, Any], origin: str) -> None:
-        self.name = name
-        self.data = data
-        self.origin = origin
-
-    def __repr__(self) -> str:
-        return f"StoredSpec({self.name!r}, {dict(self.data)!r}, {self.origin!r})"
+    name: str
+    data: Mapping[str, Any]
+    origin: str
 
     @cached_property
     def _validated(self) -> tuple[BreakerSpec, str | None]:
@@ -92,6 +107,8 @@ class StoredSpec:
     @property
     def error(self) -> str | None:
         """Why the stored document is invalid, if it is (``spec`` is then empty)."""
+        if self.__dict__.get("_confirmed") is not None:
+            return None
         return self._validated[1]
 
     @property
@@ -102,9 +119,45 @@ class StoredSpec:
         A hand-edited document may carry none: instances then derive one from the
         content, and so does this.
         """
+        if self.__dict__.get("_confirmed") is not None:
+            return int(self.data["generation"])
         from cbcontrol.config._builder import generation_of
 
         return 0 if self.error is not None else generation_of(self.spec)
+
+    @property
+    def document(self) -> dict[str, Any]:
+        """
+        The spec as the library reads it: durations in seconds, floats as floats.
+
+        That is ``spec.model_dump(mode="json", exclude_unset=True)``, or the data as
+        stored when it is invalid.
+        """
+        confirmed = self.__dict__.get("_confirmed")
+        if confirmed is not None:
+            return dict(confirmed)
+        if self.error is not None:
+            return dict(self.data)
+        return self.spec.model_dump(mode="json", exclude_unset=True)
+
+    def confirmed_by(self, statuses: Sequence[Mapping[str, Any]]) -> bool:
+        """
+        Count this spec as valid, without validating it, if ``statuses`` show it is.
+
+        ``statuses`` are the documents (:meth:`ControlStore.instance_documents`) of
+        every live instance that has this breaker. They confirm the spec when each
+        one is in this library's status format and reports this spec's generation
+        applied without error, and each config field the spec sets at the value the
+        library reads from it, with this document as its source. The spec must also
+        keep its other keys as its model would (an override's ``until``, which the
+        model rewrites, is not). Then :attr:`error`, :attr:`generation` and
+        :attr:`document` need no validation. Returns whether they confirmed it.
+        """
+        if "_validated" not in self.__dict__ and "_confirmed" not in self.__dict__:
+            confirmed = _confirmed(self, statuses)
+            if confirmed is not None:
+                self.__dict__["_confirmed"] = confirmed
+        return self.__dict__.get("_confirmed") is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -336,14 +389,17 @@ class ControlStore:
         Live instances' statuses as JSON documents, oldest first.
 
         Each is what ``InstanceStatus.model_dump(mode="json")`` gives. A status in
-        this library's format is taken as published, without loading the models;
-        one of another format (an older or newer cbcontrol) is validated and
-        normalized, and left out when invalid, as :meth:`instances` does.
+        this library's format and of exactly the dumped shape is taken as published,
+        without loading the models; any other (an older or newer cbcontrol, a
+        status written by hand) is validated and normalized, and left out when
+        invalid, as :meth:`instances` does.
         """
         documents = []
         for raw in self._raw_statuses():
             document = _json_object(raw)
-            if document.get("format") != STATUS_FORMAT:
+            if document.get("format") != STATUS_FORMAT or not conforms(
+                document, STATUS_SHAPE
+            ):
                 status = _status(raw)
                 if status is None:
                     continue
@@ -880,6 +936,56 @@ def _status(value: bytes) -> InstanceStatus | None:
         return InstanceStatus.model_validate_json(value)
     except ValidationError:
         return None
+
+
+def _as_read(name: str, value: object) -> object:
+    """A stored config value as the library holds it (``"30s"`` -> ``30.0``)."""
+    if value is None:
+        return None
+    if name in DURATION_FIELDS:
+        return parse_duration(value)
+    if name in FLOAT_FIELDS and type(value) is int:
+        return float(value)
+    return value
+
+
+def _confirmed(
+    stored: StoredSpec, statuses: Sequence[Mapping[str, Any]]
+) -> dict[str, Any] | None:
+    """The spec's model dump if ``statuses`` confirm it (StoredSpec.confirmed_by)."""
+    data = stored.data
+    generation = data.get("generation")
+    if not statuses or type(generation) is not int or not conforms(data, SPEC_SHAPE):
+        return None
+    document = dict(data)
+    try:
+        for name in CONFIG_FIELDS:
+            if name in data:
+                document[name] = _as_read(name, data[name])
+    except (TypeError, ValueError, ArithmeticError):
+        return None
+    for status in statuses:
+        breaker = status["breakers"].get(stored.name) if "breakers" in status else None
+        if (
+            status.get("format") != STATUS_FORMAT
+            or not isinstance(breaker, dict)
+            or breaker.get("observed_generation") != generation
+            or breaker.get("error") is not None
+        ):
+            return None
+        effective = breaker.get("effective") or {}
+        for name in CONFIG_FIELDS:
+            if name not in data:
+                continue
+            item = effective.get(name) or {}
+            value = item.get("value")
+            if (
+                item.get("source") != field_source(stored.origin, name)
+                or type(value) is not type(document[name])
+                or value != document[name]
+            ):
+                return None
+    return document
 
 
 def _started(document: Mapping[str, Any]) -> tuple[datetime, str]:

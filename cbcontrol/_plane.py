@@ -41,6 +41,7 @@ from cbcontrol.config._builder import (
     validate_preset,
     validate_spec,
 )
+from cbcontrol.config._layout import STATUS_FORMAT
 from cbcontrol.config._merge import (
     Layer,
     PresetTable,
@@ -218,6 +219,7 @@ class ControlPlane:
             managed = list(self._breakers.items())
         errors = self.errors()
         return InstanceStatus(
+            format=STATUS_FORMAT,
             instance_id=self.instance_id,
             app=self.app,
             host=_HOST,

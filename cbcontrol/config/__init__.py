@@ -77,6 +77,8 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> object:
+    if name == "sources":  # the public subpackage, as an attribute
+        return importlib.import_module("cbcontrol.config.sources")
     module = _LAZY.get(name)
     if module is None:
         msg = f"module 'cbcontrol.config' has no attribute {name!r}"

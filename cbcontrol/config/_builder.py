@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Self
 
 from pydantic import ValidationError
 
+from cbcontrol.config._layout import field_source
 from cbcontrol.config._merge import (
     NULL_RULE,
     Layer,
@@ -158,7 +159,7 @@ def validate_spec(breaker: str, data: Mapping[str, object], origin: str) -> Brea
         spec = BreakerSpec.model_validate(dict(data))
     except ValidationError as exc:
         raise config_errors(
-            exc, breaker=breaker, source=lambda f: _field_source(origin, f)
+            exc, breaker=breaker, source=lambda f: field_source(origin, f)
         )[0] from None
     bad = check_nulls(spec.config_values())
     if bad is not None:
@@ -167,7 +168,7 @@ def validate_spec(breaker: str, data: Mapping[str, object], origin: str) -> Brea
             breaker=breaker,
             field=bad,
             value=None,
-            source=_field_source(origin, bad),
+            source=field_source(origin, bad),
         )
     return spec
 
@@ -183,7 +184,7 @@ def validate_preset(name: str, data: Mapping[str, object], origin: str) -> Prese
         spec = PresetSpec.model_validate(dict(data))
     except ValidationError as exc:
         raise config_errors(
-            exc, breaker=name, source=lambda f: _field_source(origin, f), kind="preset"
+            exc, breaker=name, source=lambda f: field_source(origin, f), kind="preset"
         )[0] from None
     bad = check_nulls(spec.config_values())
     if bad is not None:
@@ -192,7 +193,7 @@ def validate_preset(name: str, data: Mapping[str, object], origin: str) -> Prese
             breaker=f"preset {name}",
             field=bad,
             value=None,
-            source=_field_source(origin, bad),
+            source=field_source(origin, bad),
         )
     return spec
 
@@ -214,14 +215,6 @@ def generation_of(spec: BreakerSpec) -> int:
 def layer_from_spec(kind: str, spec: BreakerSpec, origin: str) -> Layer:
     """The layer a validated spec contributes, with per-field provenance."""
     values = spec.config_values()
-    sources = {f: _field_source(origin, f) for f in values}
-    preset_source = _field_source(origin, "preset") if spec.preset else None
+    sources = {f: field_source(origin, f) for f in values}
+    preset_source = field_source(origin, "preset") if spec.preset else None
     return Layer(kind, values, sources, spec.preset, preset_source)
-
-
-def _field_source(origin: str, field: str | None) -> str:
-    # Files address each field (`#breakers.payment.max_failures`); an etcd key holds
-    # the whole document at one revision, which is the provenance of all its fields.
-    if field is None or not origin.startswith(("file:", "code:")):
-        return origin
-    return f"{origin}.{field}" if "#" in origin else f"{origin}#{field}"

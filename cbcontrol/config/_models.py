@@ -24,7 +24,7 @@ from pydantic import (
 )
 
 from cbcontrol.config._duration import DURATION_PATTERN, parse_duration
-from cbcontrol.config._layout import CONFIG_FIELDS, STATUS_FORMAT
+from cbcontrol.config._layout import CONFIG_FIELDS
 
 __all__ = [
     "CONFIG_FIELDS",
@@ -440,8 +440,8 @@ class InstanceStatus(BaseModel):
 
     model_config = _STATUS_CONFIG
 
-    format: int = STATUS_FORMAT
-    """The layout of this document (readers validate a format not their own)."""
+    format: int = 0
+    """The layout of this document (0 if written before layouts were numbered)."""
     instance_id: str
     """Unique per process: ``<app>-<host>-<pid>-<random>``."""
     app: str
