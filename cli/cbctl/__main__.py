@@ -1,8 +1,10 @@
 """Entry point of the ``cbctl`` console script and of ``python -m cbctl``."""
 
+import contextlib
 import gc
 import os
 import sys
+from typing import TextIO
 
 
 def main() -> None:
@@ -24,11 +26,17 @@ def main() -> None:
         return
     try:
         code = run(invocation)
-        sys.stdout.flush()
+        _flush(sys.stdout)
     except BrokenPipeError:
         code = 1  # as Typer (click) exits when the reader of a pipe went away
-    sys.stderr.flush()
+    with contextlib.suppress(OSError, ValueError):
+        _flush(sys.stderr)
     os._exit(code)
+
+
+def _flush(stream: TextIO | None) -> None:
+    if stream is not None:  # None when the process was started with it closed
+        stream.flush()
 
 
 if __name__ == "__main__":

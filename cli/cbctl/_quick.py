@@ -2,7 +2,8 @@
 ``cbctl get NAME`` and ``cbctl list`` without Typer.
 
 Importing Typer and building its command tree costs about 30 ms, a third of what a
-``cbctl get`` against etcd may take (DESIGN target: at most 1.5 x a bare etcd read).
+``cbctl get`` against etcd may take (the target: at most 1.5 x a bare etcd read,
+measured by bench/ack.py).
 These two read commands, in their plain forms, are parsed here and run the same
 bodies as the Typer commands (:mod:`cbctl._read`). Anything else (help, ``--debug``,
 an option this parser does not know, a misspelt command, a bad ``-o`` value) is left

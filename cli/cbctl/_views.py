@@ -19,7 +19,8 @@ the spec's fields (no environment, which only instances see).
 Views are built from JSON documents, not models: ``cbctl get`` and ``list`` load
 pydantic (about 40 ms) only when something has to be validated here. Instance
 statuses come as published (:meth:`cbcontrol.ControlStore.instance_documents`). A
-spec is validated unless the fleet already did it: see :func:`_trusted_spec`.
+spec is validated unless the fleet already did it
+(:meth:`cbcontrol.StoredSpec.confirmed_by`).
 """
 
 from __future__ import annotations
@@ -27,16 +28,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from cbcontrol.config import (
-    CONFIG_FIELDS,
-    DURATION_FIELDS,
-    FLOAT_FIELDS,
-    parse_duration,
-)
+from cbcontrol.config import CONFIG_FIELDS
 from cbctl._fields import METADATA, fields
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
     from cbcontrol import ControlStore, HistoryRecord, StoredSpec
     from cbcontrol.config import BreakerSpec, PresetSpec
@@ -93,79 +89,12 @@ def spec_generation(stored: StoredSpec | None) -> int:
     return 0 if stored is None else stored.generation
 
 
-def _as_read(name: str, value: object) -> object:
-    """A stored config value as the library holds it (``"30s"`` -> ``30.0``)."""
-    if value is None:
-        return None
-    if name in DURATION_FIELDS:
-        return parse_duration(value)
-    if name in FLOAT_FIELDS and type(value) is int:
-        return float(value)
-    return value
-
-
-def _trusted_spec(
-    stored: StoredSpec, breakers: list[Mapping[str, Any]]
-) -> dict[str, Any] | None:
-    """
-    The stored spec as the library reads it, without validating it, or None.
-
-    Validating costs pydantic's import. It is skipped when the live instances that
-    have the breaker (``breakers``, their status entries) already did it: every one
-    reports this spec's generation applied without error, and each config field the
-    spec sets at the value this gives and with this document as its source. The
-    result then equals ``spec.model_dump(mode="json", exclude_unset=True)``. An
-    override with ``until`` (a time pydantic writes back in its own form), or any
-    doubt, returns None and the caller validates.
-    """
-    data = stored.data
-    generation = data.get("generation")
-    override = data.get("override")
-    if (
-        not breakers
-        or type(generation) is not int
-        or not (override is None or isinstance(override, dict))
-        or (override or {}).get("until") is not None
-    ):
-        return None
-    normal = dict(data)
-    try:
-        for name in CONFIG_FIELDS:
-            if name in data:
-                normal[name] = _as_read(name, data[name])
-    except (TypeError, ValueError):
-        return None
-    for breaker in breakers:
-        if breaker["observed_generation"] != generation or breaker["error"]:
-            return None
-        effective = breaker["effective"]
-        for name in CONFIG_FIELDS:
-            if name not in data:
-                continue
-            item = effective.get(name) or {}
-            value = item.get("value")
-            if (
-                item.get("source") != _field_source(stored.origin, name)
-                or type(value) is not type(normal[name])
-                or value != normal[name]
-            ):
-                return None
-    return normal
-
-
 def _spec_view(
-    stored: StoredSpec | None, breakers: list[Mapping[str, Any]]
+    stored: StoredSpec | None, statuses: Sequence[Mapping[str, Any]]
 ) -> dict[str, Any]:
-    generation, error = 0, None
-    if stored is None:
-        data: dict[str, Any] = {}
-    elif (trusted := _trusted_spec(stored, breakers)) is not None:
-        data, generation = trusted, trusted["generation"]
-    elif stored.error is not None:
-        data, error = dict(stored.data), stored.error
-    else:
-        data = stored.spec.model_dump(mode="json", exclude_unset=True)
-        generation = stored.generation
+    if stored is not None:
+        stored.confirmed_by(statuses)  # the fleet validated it: no pydantic needed
+    data: dict[str, Any] = {} if stored is None else stored.document
     view = {f: data[f] for f in CONFIG_FIELDS if f in data}
     view["preset"] = data.get("preset")
     override = data.get("override")
@@ -174,11 +103,11 @@ def _spec_view(
         **(override if isinstance(override, dict) else {}),
     }
     view["reset_generation"] = data.get("reset_generation")
-    view["generation"] = generation
+    view["generation"] = spec_generation(stored)
     for key in METADATA[1:]:
         view[key] = data.get(key)
     view["origin"] = None if stored is None else stored.origin
-    view["error"] = error
+    view["error"] = None if stored is None else stored.error
     return view
 
 
@@ -266,7 +195,7 @@ def breaker_view(fleet: Fleet, name: str) -> dict[str, Any]:
     """The ``cbctl get NAME -o json`` object of one breaker."""
     stored = fleet.specs.get(name)
     having = [status for status in fleet.instances if name in status["breakers"]]
-    spec = _spec_view(stored, [status["breakers"][name] for status in having])
+    spec = _spec_view(stored, having)
     instances = [_instance_view(status, name, spec["generation"]) for status in having]
     if instances:
         effective = instances[0]["effective"]

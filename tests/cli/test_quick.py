@@ -176,3 +176,19 @@ def test_get_and_list_load_neither_typer_nor_pydantic(etcd_env: StoreEnv):
         assert "payment" in result.stdout
 
     assert {"get": [], "list": []} == loaded
+
+
+@pytest.mark.parametrize("output", ["table", "json"])
+def test_a_reader_that_goes_away_ends_cbctl_quietly(env: StoreEnv, output: str):
+    """`cbctl list | head -0`: exit 1 as Typer does, with no message."""
+    env.cbctl("set", "payment", "--max-failures", "3", "--no-wait")
+    process = subprocess.Popen(
+        [str(CBCTL), "--store", env.url, "list", "-o", output],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    process.stdout.close()  # long before cbctl writes its table
+    _, stderr = process.communicate(timeout=60)
+
+    assert (1, b"") == (process.returncode, stderr)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from cbctl import _views
+from cbcontrol import StoredSpec
 from cbctl._render import to_json
 from cbctl._views import Fleet, breaker_view
 
@@ -27,17 +27,15 @@ def _views_both_ways(
     """``payment``'s view as cbctl builds it, as validation gives it, and if trusted."""
     with env.open() as store:
         fleet = Fleet(store)
-        trusted = (
-            _views._trusted_spec(
-                fleet.specs["payment"],
-                [s["breakers"]["payment"] for s in fleet.instances],
-            )
-            is not None
-        )
-        as_built = breaker_view(fleet, "payment")
-        with monkeypatch.context() as patch:
-            patch.setattr(_views, "_trusted_spec", lambda *_: None)
-            validated = breaker_view(fleet, "payment")
+    stored = fleet.specs["payment"]
+    as_built = breaker_view(fleet, "payment")
+    trusted = stored.confirmed_by([])  # what the view's own call decided, cached
+    fleet.specs = {
+        n: StoredSpec(s.name, s.data, s.origin) for n, s in fleet.specs.items()
+    }
+    with monkeypatch.context() as patch:
+        patch.setattr(StoredSpec, "confirmed_by", lambda *_: False)
+        validated = breaker_view(fleet, "payment")
     # Compared as `-o json` prints them: 50 and 50.0 are equal in Python, not in JSON.
     return to_json(as_built), to_json(validated), trusted
 
