@@ -164,3 +164,18 @@ def test_importing_cbcontrol_loads_no_config_models():
     )
 
     assert "False True\n" == result.stdout
+
+
+@pytest.mark.etcd
+def test_etcd_keeps_the_latest_hundred_changes_per_breaker(etcd_env: StoreEnv):
+    """History in etcd is bounded: the oldest records go, the newest 100 stay."""
+    with etcd_env.open() as store:
+        for value in range(105):
+            store.update(
+                "payment",
+                lambda doc, v=value: {**doc, "max_failures": v + 1},
+                actor="test",
+            )
+        generations = [r.generation for r in store.history("payment", limit=500)]
+
+    assert list(range(6, 106)) == generations
