@@ -88,6 +88,10 @@ class StoredSpec:
     name: str
     data: Mapping[str, Any]
     origin: str
+    # The model dump of the spec once instances confirmed it (see confirmed_by).
+    _confirmed: dict[str, Any] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     @cached_property
     def _validated(self) -> tuple[BreakerSpec, str | None]:
@@ -107,7 +111,7 @@ class StoredSpec:
     @property
     def error(self) -> str | None:
         """Why the stored document is invalid, if it is (``spec`` is then empty)."""
-        if self.__dict__.get("_confirmed") is not None:
+        if self._confirmed is not None:
             return None
         return self._validated[1]
 
@@ -119,7 +123,7 @@ class StoredSpec:
         A hand-edited document may carry none: instances then derive one from the
         content, and so does this.
         """
-        if self.__dict__.get("_confirmed") is not None:
+        if self._confirmed is not None:
             return int(self.data["generation"])
         from cbcontrol.config._builder import generation_of
 
@@ -133,9 +137,8 @@ class StoredSpec:
         That is ``spec.model_dump(mode="json", exclude_unset=True)``, or the data as
         stored when it is invalid.
         """
-        confirmed = self.__dict__.get("_confirmed")
-        if confirmed is not None:
-            return dict(confirmed)
+        if self._confirmed is not None:
+            return dict(self._confirmed)
         if self.error is not None:
             return dict(self.data)
         return self.spec.model_dump(mode="json", exclude_unset=True)
@@ -153,11 +156,10 @@ class StoredSpec:
         model rewrites, is not). Then :attr:`error`, :attr:`generation` and
         :attr:`document` need no validation. Returns whether they confirmed it.
         """
-        if "_validated" not in self.__dict__ and "_confirmed" not in self.__dict__:
-            confirmed = _confirmed(self, statuses)
-            if confirmed is not None:
-                self.__dict__["_confirmed"] = confirmed
-        return self.__dict__.get("_confirmed") is not None
+        if self._confirmed is None and "_validated" not in self.__dict__:
+            # Frozen: set once, as the cached validation is.
+            object.__setattr__(self, "_confirmed", _confirmed(self, statuses))
+        return self._confirmed is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -957,15 +959,13 @@ def _confirmed(
     generation = data.get("generation")
     if not statuses or type(generation) is not int or not conforms(data, SPEC_SHAPE):
         return None
-    document = dict(data)
     try:
-        for name in CONFIG_FIELDS:
-            if name in data:
-                document[name] = _as_read(name, data[name])
+        read = {n: _as_read(n, data[n]) for n in CONFIG_FIELDS if n in data}
     except (TypeError, ValueError, ArithmeticError):
         return None
+    sources = {n: field_source(stored.origin, n) for n in read}
     for status in statuses:
-        breaker = status["breakers"].get(stored.name) if "breakers" in status else None
+        breaker = (status.get("breakers") or {}).get(stored.name)
         if (
             status.get("format") != STATUS_FORMAT
             or not isinstance(breaker, dict)
@@ -974,18 +974,16 @@ def _confirmed(
         ):
             return None
         effective = breaker.get("effective") or {}
-        for name in CONFIG_FIELDS:
-            if name not in data:
-                continue
+        for name, value in read.items():
             item = effective.get(name) or {}
-            value = item.get("value")
+            reported = item.get("value")
             if (
-                item.get("source") != field_source(stored.origin, name)
-                or type(value) is not type(document[name])
-                or value != document[name]
+                item.get("source") != sources[name]
+                or type(reported) is not type(value)
+                or reported != value
             ):
                 return None
-    return document
+    return {**data, **read}
 
 
 def _started(document: Mapping[str, Any]) -> tuple[datetime, str]:
