@@ -28,9 +28,11 @@ if TYPE_CHECKING:
         WriteResult,
         open_store,
     )
-    from cbcontrol._breaker import BreakerSnapshot, CircuitBreaker
+    from cbcontrol._breaker import CircuitBreaker
     from cbcontrol._clock import Clock
     from cbcontrol._events import CallRecorded, Outcome, State, StateChanged, Trigger
+    from cbcontrol._fallback import ResultOrigin
+    from cbcontrol._metrics import BreakerSnapshot
     from cbcontrol._plane import ControlPlane, connect
     from cbcontrol._policy import ExceptionRule, always, never, on, when
     from cbcontrol.config import BreakerConfig
@@ -50,6 +52,7 @@ __all__ = [
     "ExceptionRule",
     "HistoryRecord",
     "Outcome",
+    "ResultOrigin",
     "State",
     "StateChanged",
     "StoredSpec",
@@ -70,7 +73,7 @@ __all__ = [
 _LAZY = {
     "Ack": "cbcontrol._admin",
     "BreakerConfig": "cbcontrol.config",
-    "BreakerSnapshot": "cbcontrol._breaker",
+    "BreakerSnapshot": "cbcontrol._metrics",
     "CallRecorded": "cbcontrol._events",
     "CircuitBreaker": "cbcontrol._breaker",
     "Clock": "cbcontrol._clock",
@@ -79,6 +82,7 @@ _LAZY = {
     "ExceptionRule": "cbcontrol._policy",
     "HistoryRecord": "cbcontrol._admin",
     "Outcome": "cbcontrol._events",
+    "ResultOrigin": "cbcontrol._fallback",
     "State": "cbcontrol._events",
     "StateChanged": "cbcontrol._events",
     "StoredSpec": "cbcontrol._admin",

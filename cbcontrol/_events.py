@@ -38,6 +38,7 @@ class Trigger(enum.Enum):
     TRIP = "trip"
     TIMEOUT = "timeout"
     PROBE_FAILED = "probe_failed"
+    PROBE_TIMEOUT = "probe_timeout"
     PROBES_PASSED = "probes_passed"
     FORCE_OPEN = "force_open"
     FORCE_CLOSED = "force_closed"

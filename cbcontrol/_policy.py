@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, TypeAlias, cast, final
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from cbcontrol.config import BreakerConfig
+    from cbcontrol._settings import Settings
 
 __all__ = [
     "ExceptionRule",
@@ -22,6 +22,7 @@ __all__ = [
     "as_rule",
     "never",
     "on",
+    "rate_breach",
     "trip_reason",
     "when",
 ]
@@ -196,22 +197,28 @@ def as_rule(value: RuleLike, *, what: str = "rule") -> ExceptionRule:
 
 
 def trip_reason(
-    config: BreakerConfig,
+    config: Settings,
     consecutive: int,
     calls: int,
     failures: int,
     slow: int,
 ) -> str | None:
     """Which trip condition holds, as a sentence for operators; None if none does."""
-    if consecutive >= config.max_failures:
-        return (
-            f"{consecutive} consecutive failures (max_failures={config.max_failures})"
-        )
+    limit = config.max_failures
+    if limit is not None and consecutive >= limit:
+        return f"{consecutive} consecutive failures (max_failures={limit})"
     if calls < config.minimum_calls or calls == 0:
         return None
     unit = (
         "calls" if config.window_type == "count" else f"calls in {config.window_size}s"
     )
+    return rate_breach(config, calls, failures, slow, unit)
+
+
+def rate_breach(
+    config: Settings, calls: int, failures: int, slow: int, unit: str
+) -> str | None:
+    """Which rate threshold ``failures`` or ``slow`` of ``calls`` reach, if any."""
     threshold = config.failure_rate_threshold
     if threshold is not None and failures * 100.0 >= threshold * calls:
         rate = failures * 100.0 / calls

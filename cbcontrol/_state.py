@@ -19,9 +19,16 @@ Rule 3: methods return the events they emitted (a tuple of
 them to listeners after it released the lock.
 
 What the machine decides, and what it does not: it admits or rejects a call
-(:meth:`Machine.admit`), moves OPEN to HALF_OPEN when the reset timeout has elapsed,
-counts half-open probes and their successes, and computes the reset timeout with
-backoff and jitter. Whether a failure *trips* the closed breaker is decided by the
+(:meth:`Machine.admit`), moves OPEN to HALF_OPEN when the reset timeout has elapsed
+(:meth:`Machine.advance`, which the shell also calls from a timer so that listeners
+hear it on time), judges half-open probes, re-opens when probes outlive
+``probe_wait``, and computes the reset timeout with backoff and jitter.
+
+Probes are judged like closed-state calls. With the consecutive rule on
+(``max_failures`` set), one failed probe re-opens at once. The episode is decided
+once ``success_threshold`` probes have completed, or earlier when the verdict is
+certain: it re-opens when the probes' failure or slow-call rate reaches its
+threshold (over ``success_threshold`` probes), and closes otherwise. Whether a failure *trips* the closed breaker is decided by the
 window and trip policy (``_window.py``, ``_policy.py``); the machine is told the verdict
 through the ``trip_reason`` argument of :meth:`Machine.on_failure`. This keeps the hot
 path (a success in the closed state) entirely out of this module.
@@ -36,6 +43,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from cbcontrol._events import State, StateChanged, Trigger
+from cbcontrol._policy import rate_breach
 from cbcontrol.exceptions import TransitionError
 
 __all__ = ["TRANSITIONS", "Admission", "Machine", "MachineSettings"]
@@ -46,6 +54,7 @@ TRANSITIONS: dict[tuple[State, Trigger], State] = {
     (State.CLOSED, Trigger.TRIP): State.OPEN,
     (State.OPEN, Trigger.TIMEOUT): State.HALF_OPEN,
     (State.HALF_OPEN, Trigger.PROBE_FAILED): State.OPEN,
+    (State.HALF_OPEN, Trigger.PROBE_TIMEOUT): State.OPEN,
     (State.HALF_OPEN, Trigger.PROBES_PASSED): State.CLOSED,
     (State.FORCED_OPEN, Trigger.CLEAR_OVERRIDE): State.CLOSED,
     (State.FORCED_CLOSED, Trigger.CLEAR_OVERRIDE): State.CLOSED,
@@ -57,8 +66,14 @@ TRANSITIONS: dict[tuple[State, Trigger], State] = {
 
 
 class MachineSettings(Protocol):
-    """The config fields the machine reads (a ``BreakerConfig`` satisfies it)."""
+    """The config fields the machine reads (the core's ``Settings`` satisfies it)."""
 
+    @property
+    def max_failures(self) -> int | None: ...
+    @property
+    def failure_rate_threshold(self) -> float | None: ...
+    @property
+    def slow_call_rate_threshold(self) -> float | None: ...
     @property
     def reset_timeout(self) -> float: ...
     @property
@@ -71,6 +86,8 @@ class MachineSettings(Protocol):
     def half_open_max_calls(self) -> int: ...
     @property
     def success_threshold(self) -> int: ...
+    @property
+    def probe_wait(self) -> float: ...
 
 
 class Admission:
@@ -103,7 +120,10 @@ class Machine:
         "opened_level",
         "override_reason",
         "override_until",
-        "probe_successes",
+        "probe_calls",
+        "probe_deadline",
+        "probe_fails",
+        "probe_slow",
         "probes_in_flight",
         "settings",
         "state",
@@ -119,7 +139,10 @@ class Machine:
         self.open_until = 0.0
         self.opened_level = 0  # re-opens since the last close: the backoff exponent
         self.probes_in_flight = 0
-        self.probe_successes = 0
+        self.probe_deadline = 0.0  # when the probes in flight must have ended
+        self.probe_calls = 0  # probes of this episode that completed ...
+        self.probe_fails = 0  # ... failed ...
+        self.probe_slow = 0  # ... and were slow
         self.episode = 0  # half-open episodes so far: probes carry theirs
         self.times_opened = 0
         self.override_reason: str | None = None
@@ -128,62 +151,101 @@ class Machine:
     # -- queries ---------------------------------------------------------------------
 
     def state_at(self, now: float) -> State:
-        """The state a call at ``now`` would meet (OPEN past its timeout: HALF_OPEN)."""
+        """The state a call at ``now`` would meet, timers applied (nothing moves)."""
         if self.override_until is not None and now >= self.override_until:
             return State.CLOSED
-        if self.state is State.OPEN and now >= self.open_until:
+        state = self.state
+        if state is State.OPEN and now >= self.open_until:
             return State.HALF_OPEN
-        return self.state
+        if state is State.HALF_OPEN and self._probes_overdue(now):
+            return State.OPEN
+        return state
 
     def retry_after(self, now: float) -> float | None:
-        """Seconds until a rejected caller may be admitted; None while forced open."""
-        if self.state is State.FORCED_OPEN:
-            return None
-        if self.state is State.OPEN:
+        """
+        Seconds until a call would be admitted; None while forced open for good.
+
+        0 when a call would be admitted now. Half-open with every probe slot taken:
+        the time the breaker would stay open if the probes fail, the honest bound.
+        """
+        state = self.state_at(now)
+        if state is State.FORCED_OPEN:
+            until = self.override_until
+            return None if until is None else until - now
+        if state is State.OPEN:
+            if self.state is State.HALF_OPEN:  # overdue probes: about to re-open
+                return self._timeout(self.opened_level + 1, 0.5)
             return max(0.0, self.open_until - now)
-        # Half-open with every probe slot taken: if the probes fail, the breaker
-        # re-opens for the next backoff step, so that is the honest lower bound.
-        return self._timeout(self.opened_level, 0.5)
+        if state is State.HALF_OPEN and (
+            self.state is State.HALF_OPEN
+            and self.probes_in_flight >= self.settings.half_open_max_calls
+        ):
+            return self._timeout(self.opened_level + 1, 0.5)
+        return 0.0
 
-    # -- calls -----------------------------------------------------------------------
+    def next_deadline(self) -> float | None:
+        """When :meth:`advance` will next have something to do, if ever."""
+        deadlines = []
+        if self.override_until is not None:
+            deadlines.append(self.override_until)
+        if self.state is State.OPEN:
+            deadlines.append(self.open_until)
+        elif self.state is State.HALF_OPEN and self.probes_in_flight:
+            deadlines.append(self.probe_deadline)
+        return min(deadlines, default=None)
 
-    def admit(self, now: float) -> tuple[int, tuple[StateChanged, ...]]:
-        """Decide whether a call may proceed; may expire an override or half-open."""
+    # -- time ------------------------------------------------------------------------
+
+    def advance(self, now: float, rand: float = 0.5) -> tuple[StateChanged, ...]:
+        """Apply the timers due at ``now``: override expiry, reset timeout, probe wait."""
         events: tuple[StateChanged, ...] = ()
         if self.override_until is not None and now >= self.override_until:
             events = self.clear_override(now, "override expired")
-        state = self.state
-        if state is State.CLOSED or state is State.FORCED_CLOSED:
-            return Admission.CALL, events
-        if state is State.FORCED_OPEN:
-            return Admission.REJECT, events
-        if state is State.OPEN:
-            if now < self.open_until:
-                return Admission.REJECT, events
+        if self.state is State.OPEN and now >= self.open_until:
             events += self._fire(Trigger.TIMEOUT, now, "reset timeout elapsed")
             self.episode += 1
             self.probes_in_flight = 0
-            self.probe_successes = 0
-        if self.probes_in_flight < self.settings.half_open_max_calls:
-            self.probes_in_flight += 1
-            return self.episode, events
+            self._zero_probes()
+        elif self.state is State.HALF_OPEN and self._probes_overdue(now):
+            self.probes_in_flight = 0
+            self.opened_level += 1
+            wait = self.settings.probe_wait
+            reason = f"probe(s) still running after the half-open wait of {wait:g}s"
+            events += self._open(Trigger.PROBE_TIMEOUT, now, rand, reason)
+        return events
+
+    def _probes_overdue(self, now: float) -> bool:
+        return self.probes_in_flight > 0 and now >= self.probe_deadline
+
+    # -- calls -----------------------------------------------------------------------
+
+    def admit(
+        self, now: float, rand: float = 0.5
+    ) -> tuple[int, tuple[StateChanged, ...]]:
+        """Decide whether a call may proceed; applies the timers that are due first."""
+        events = self.advance(now, rand)
+        state = self.state
+        if state is State.CLOSED or state is State.FORCED_CLOSED:
+            return Admission.CALL, events
+        if state is State.HALF_OPEN:
+            if self.probes_in_flight < self.settings.half_open_max_calls:
+                if not self.probes_in_flight:
+                    self.probe_deadline = now + self.settings.probe_wait
+                self.probes_in_flight += 1
+                return self.episode, events
         return Admission.REJECT, events
 
     def _current(self, probe: int) -> bool:
         """Is ``probe`` a probe ticket of the half-open episode in progress?"""
         return probe > 0 and probe == self.episode and self.state is State.HALF_OPEN
 
-    def on_success(self, *, probe: int, now: float) -> tuple[StateChanged, ...]:
-        """Record a success; enough probe successes close a half-open breaker."""
+    def on_success(
+        self, *, probe: int, now: float, slow: bool = False, rand: float = 0.5
+    ) -> tuple[StateChanged, ...]:
+        """Record a success (slow or not); probes may close or re-open the breaker."""
         if not self._current(probe):
             return ()
-        self.probes_in_flight -= 1
-        self.probe_successes += 1
-        if self.probe_successes < self.settings.success_threshold:
-            return ()
-        self.opened_level = 0
-        reason = f"{self.probe_successes} probe(s) succeeded"
-        return self._fire(Trigger.PROBES_PASSED, now, reason)
+        return self._judge_probe(now, rand, failed=False, slow=slow)
 
     def on_failure(
         self,
@@ -192,14 +254,12 @@ class Machine:
         now: float,
         rand: float,
         trip_reason: str | None,
+        slow: bool = False,
     ) -> tuple[StateChanged, ...]:
-        """Record a failure: a failed probe re-opens, a tripped closed breaker opens."""
-        state = self.state
+        """Record a failure: a failed probe is judged, a tripped closed breaker opens."""
         if self._current(probe):
-            self.probes_in_flight -= 1
-            self.opened_level += 1
-            return self._open(Trigger.PROBE_FAILED, now, rand, "a probe failed")
-        if state is State.CLOSED and trip_reason is not None:
+            return self._judge_probe(now, rand, failed=True, slow=slow)
+        if self.state is State.CLOSED and trip_reason is not None:
             return self._open(Trigger.TRIP, now, rand, trip_reason)
         return ()
 
@@ -207,6 +267,38 @@ class Machine:
         """Give back the probe slot of a call whose outcome does not count."""
         if self._current(probe):
             self.probes_in_flight -= 1
+
+    def _judge_probe(
+        self, now: float, rand: float, *, failed: bool, slow: bool
+    ) -> tuple[StateChanged, ...]:
+        s = self.settings
+        self.probes_in_flight -= 1
+        self.probe_calls += 1
+        self.probe_fails += failed
+        self.probe_slow += slow
+        breach = None
+        if failed and s.max_failures is not None:
+            breach = "a probe failed"
+        else:
+            # Judged over success_threshold probes: once a rate is reached with that
+            # denominator, no later probe can bring it under the threshold.
+            breach = rate_breach(
+                s, s.success_threshold, self.probe_fails, self.probe_slow, "probes"
+            )
+        if breach is not None:
+            self.opened_level += 1
+            trigger = Trigger.PROBE_FAILED
+            return self._open(trigger, now, rand, breach)
+        if self.probe_calls < s.success_threshold:
+            return ()
+        self.opened_level = 0
+        passed = self.probe_calls - self.probe_fails
+        reason = (
+            f"{passed} probe(s) succeeded"
+            if passed == self.probe_calls
+            else f"{passed} of {self.probe_calls} probes succeeded"
+        )
+        return self._fire(Trigger.PROBES_PASSED, now, reason)
 
     # -- operator overrides ----------------------------------------------------------
 
@@ -239,7 +331,7 @@ class Machine:
         self.opened_level = 0
         self.times_opened = 0
         self.probes_in_flight = 0
-        self.probe_successes = 0
+        self._zero_probes()
         self.override_reason = None
         self.override_until = None
         if self.state is State.CLOSED:
@@ -247,6 +339,9 @@ class Machine:
         return self._fire(Trigger.RESET, now, reason)
 
     # -- internals -------------------------------------------------------------------
+
+    def _zero_probes(self) -> None:
+        self.probe_calls = self.probe_fails = self.probe_slow = 0
 
     def _override(
         self, trigger: Trigger, now: float, reason: str | None, until: float | None

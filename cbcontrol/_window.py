@@ -10,10 +10,13 @@ many calls" from ticket arithmetic:
 
 * count window of N calls: the window is the tickets ``[now - N, now)``; its failures
   are the failure tickets still in that range, kept in a preallocated ring;
-* time window of N seconds: one bucket per second records the ticket at which that
-  second began and the failures and slow calls in it; the calls in the window are
-  ``ticket_now - first_ticket_of_oldest_bucket``. The breaker calls :meth:`roll` when
-  the clock passes :attr:`TimeWindow.roll_at`, at most once a second.
+* time window of N seconds: at most 16 buckets of ``ceil(N / 16)`` seconds each
+  (one second each up to 16 s), so memory is bounded whatever N is; each records the
+  ticket at which its span began and the failures and slow calls in it; the calls in
+  the window are ``ticket_now - first_ticket_of_oldest_bucket``. The window therefore
+  covers the last N seconds rounded to whole buckets. The breaker calls
+  :meth:`roll` when the clock passes :attr:`TimeWindow.roll_at`, at most once a
+  bucket.
 
 ``ticket_now`` is always "the next ticket to be issued", i.e. the number of calls
 recorded so far.
@@ -22,9 +25,13 @@ recorded so far.
 from __future__ import annotations
 
 import math
+from array import array
 from typing import Final
 
-__all__ = ["CountWindow", "TimeWindow", "Window", "WindowStats"]
+__all__ = ["MAX_BUCKETS", "CountWindow", "TimeWindow", "Window", "WindowStats"]
+
+MAX_BUCKETS: Final = 16
+"""A time window never holds more buckets than this, whatever its length."""
 
 WindowStats = tuple[int, int, int]
 """``(calls, failures, slow_calls)`` in the window."""
@@ -36,7 +43,7 @@ class _TicketRing:
     __slots__ = ("_buf", "_head", "_len", "_size")
 
     def __init__(self, size: int) -> None:
-        self._buf: list[int] = []  # allocated at the first push: healthy costs nothing
+        self._buf: array[int] = array("q")  # allocated at the first push
         self._size = size
         self._head = 0
         self._len = 0
@@ -47,7 +54,7 @@ class _TicketRing:
     def push(self, ticket: int) -> None:
         """Append a ticket; the caller has pruned, so there is room."""
         if not self._buf:
-            self._buf = [0] * self._size
+            self._buf = array("q", bytes(8 * self._size))
         self._buf[(self._head + self._len) % self._size] = ticket
         self._len += 1
 
@@ -115,95 +122,98 @@ class CountWindow:
 
 
 class TimeWindow:
-    """The calls of the last ``size`` whole seconds, in one-second buckets."""
+    """The calls of the last ``size`` seconds, in at most :data:`MAX_BUCKETS` buckets."""
 
     __slots__ = (
-        "_fails",
-        "_first",
-        "_second",
-        "_slow",
+        "_buckets",
+        "_slot",
+        "count",
         "fails",
         "roll_at",
         "size",
         "slow",
+        "width",
     )
 
     kind: Final = "time"
-    _first: list[int]
-    _fails: list[int]
-    _slow: list[int]
+    _buckets: array[int]  # per bucket: first ticket, failures, slow calls
+    _slot: int  # the current bucket's number: floor(now / width)
     fails: int
     slow: int
-    _second: int
     roll_at: float
 
     def __init__(self, size: int, ticket_now: int, now: float) -> None:
         self.size = size
+        self.width = -(-size // MAX_BUCKETS)  # seconds per bucket
+        self.count = -(-size // self.width)  # buckets
         self.reset(ticket_now, now)
 
     def roll(self, now: float, ticket_now: int) -> None:
-        """Advance to the current second, emptying the buckets that fell out."""
-        second = math.floor(now)
-        if second <= self._second:
+        """Advance to the current bucket, emptying the buckets that fell out."""
+        slot = math.floor(now / self.width)
+        if slot <= self._slot:
             return
-        size = self.size
-        # Beyond `size` seconds every bucket is stale; never loop more than `size`.
-        first = max(self._second + 1, second - size + 1)
-        for s in range(first, second + 1):
-            i = s % size
-            self.fails -= self._fails[i]
-            self.slow -= self._slow[i]
-            self._fails[i] = 0
-            self._slow[i] = 0
-            self._first[i] = ticket_now
-        self._second = second
-        self.roll_at = float(second + 1)
+        count, b = self.count, self._buckets
+        # Beyond `count` buckets every one is stale; never loop more than `count`.
+        for s in range(max(self._slot + 1, slot - count + 1), slot + 1):
+            i = s % count * 3
+            self.fails -= b[i + 1]
+            self.slow -= b[i + 2]
+            b[i] = ticket_now
+            b[i + 1] = b[i + 2] = 0
+        self._slot = slot
+        self.roll_at = float((slot + 1) * self.width)
 
     def add(self, ticket: int, *, failed: bool, slow: bool, now: float) -> None:
-        """Record a failed and/or slow call in the current second's bucket."""
+        """Record a failed and/or slow call in the current bucket."""
         self.roll(now, ticket)
-        i = self._second % self.size
+        i = self._slot % self.count * 3
         if failed:
-            self._fails[i] += 1
+            self._buckets[i + 1] += 1
             self.fails += 1
         if slow:
-            self._slow[i] += 1
+            self._buckets[i + 2] += 1
             self.slow += 1
 
     def stats(self, ticket_now: int) -> WindowStats:
         """Calls, failures and slow calls in the window (roll it first)."""
-        oldest = (self._second + 1) % self.size
-        return ticket_now - self._first[oldest], self.fails, self.slow
+        oldest = (self._slot + 1) % self.count * 3
+        return ticket_now - self._buckets[oldest], self.fails, self.slow
 
     def reset(self, ticket_now: int, now: float) -> None:
         """Forget everything: the window starts empty now."""
-        size = self.size
-        self._first = [ticket_now] * size  # ticket at which each bucket's second began
-        self._fails = [0] * size
-        self._slow = [0] * size
+        self._buckets = array("q", (ticket_now, 0, 0)) * self.count
         self.fails = 0
         self.slow = 0
-        self._second = math.floor(now)
-        self.roll_at = float(self._second + 1)
+        self._slot = math.floor(now / self.width)
+        self.roll_at = float((self._slot + 1) * self.width)
 
     def resized(self, size: int, ticket_now: int, now: float) -> TimeWindow:
-        """A window of another length keeping the seconds that still fit."""
+        """A window of another length keeping the buckets that still fit."""
         self.roll(now, ticket_now)
         new = TimeWindow(size, ticket_now, now)
-        keep = min(size, self.size)
-        for back in range(keep):
-            s = self._second - back
-            i, j = s % self.size, s % size
-            new._first[j] = self._first[i]
-            new._fails[j] = self._fails[i]
-            new._slow[j] = self._slow[i]
-            new.fails += self._fails[i]
-            new.slow += self._slow[i]
-        if keep < size:
-            # Seconds before the kept ones are unknown: start them at the oldest kept.
-            oldest_kept = self._first[(self._second - keep + 1) % self.size]
-            for back in range(keep, size):
-                new._first[(self._second - back) % size] = oldest_kept
+        merged: dict[int, list[int]] = {}
+        oldest_new = new._slot - new.count + 1
+        for s in range(self._slot - self.count + 1, self._slot + 1):
+            target = s * self.width // new.width
+            if target < oldest_new:
+                continue
+            i = s % self.count * 3
+            first, fails, slow = self._buckets[i : i + 3]
+            into = merged.setdefault(target, [first, 0, 0])
+            into[0] = min(into[0], first)
+            into[1] += fails
+            into[2] += slow
+        # A bucket no old one maps to holds no known call: it starts where the next
+        # known one does (the calls in it were counted in an older bucket).
+        next_first = ticket_now
+        for s in range(new._slot, oldest_new - 1, -1):
+            i = s % new.count * 3
+            first, fails, slow = merged.get(s, (next_first, 0, 0))
+            new._buckets[i : i + 3] = array("q", (first, fails, slow))
+            new.fails += fails
+            new.slow += slow
+            next_first = first
         return new
 
 

@@ -314,18 +314,18 @@ def test_slow_calls_trip_the_breaker(
 def test_failure_on_and_ignore_classify_exceptions(
     make: Callable[..., CircuitBreaker],
 ) -> None:
-    """Only exceptions matching failure_on count; ignored ones count as neither."""
+    """failure_on matches are failures, ignore matches neither, other errors successes."""
     b = make(max_failures=2, failure_on=on(Boom, KeyError), ignore=NotFound)
 
     def raise_(exc: BaseException) -> None:
         raise exc
 
-    for exc in (NotFound(), ValueError(), NotFound()):
+    for exc in (NotFound(), ValueError(), NotFound(), Boom()):
         with pytest.raises(type(exc)):
             b.call(raise_, exc)
     snap = b.snapshot()
 
-    assert (0, 3, 0) == (snap.failures, snap.ignored, snap.successes)
+    assert (1, 2, 1) == (snap.failures, snap.ignored, snap.successes)
     assert State.CLOSED == b.state
 
 

@@ -40,6 +40,7 @@ CONFIG_FIELDS: Final[tuple[str, ...]] = (
     "jitter",
     "half_open_max_calls",
     "success_threshold",
+    "half_open_max_wait",
     "request_timeout",
     "fallback",
     "cache_ttl",
@@ -53,6 +54,7 @@ DURATION_FIELDS: Final = frozenset(
         "slow_call_duration",
         "reset_timeout",
         "max_reset_timeout",
+        "half_open_max_wait",
         "request_timeout",
         "cache_ttl",
     }

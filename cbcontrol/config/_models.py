@@ -9,7 +9,8 @@ invocation would pay); ``schemas/generate.py`` puts them into the JSON Schemas.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 
 from pydantic import (
     AwareDatetime,
@@ -80,8 +81,12 @@ class BreakerConfig(BaseModel):
         frozen=True, extra="forbid", strict=True, defer_build=True
     )
 
-    max_failures: Annotated[int, Field(ge=1)] = Field(
-        5, description="Consecutive failures that trip a closed breaker."
+    max_failures: Annotated[int, Field(ge=1)] | None = Field(
+        5,
+        description=(
+            "Consecutive failures that trip a closed breaker; null disables this rule "
+            "(a rate rule must then be set)."
+        ),
     )
     failure_rate_threshold: Annotated[float, Field(gt=0, le=100)] | None = Field(
         None,
@@ -134,16 +139,27 @@ class BreakerConfig(BaseModel):
     success_threshold: Annotated[int, Field(ge=1)] = Field(
         1, description="Probe successes that close a half-open breaker."
     )
+    half_open_max_wait: Annotated[Duration, Field(gt=0)] | None = Field(
+        None,
+        description=(
+            "How long half-open probes may run before their slots are freed and the "
+            "breaker re-opens; null means request_timeout (no limit if that is null)."
+        ),
+    )
     request_timeout: Annotated[Duration, Field(gt=0)] | None = Field(
         10.0,
         description=(
-            "Timeout integrations (httpx, gRPC) apply to the protected request."
+            "Timeout of one protected call: enforced for async calls (a timeout is a "
+            "failure), applied by integrations (httpx, gRPC); a sync call cannot be "
+            "interrupted."
         ),
     )
     fallback: Literal["none", "cache", "static", "alternative"] = Field(
         "none",
         description=(
-            "What serves a rejected call in integrations that support fallbacks."
+            "Where the fallback chain starts for a rejected call: ``cache`` (then "
+            "static, then alternative), ``static`` or ``alternative``; ``none`` uses "
+            "the code's static and alternative fallbacks only."
         ),
     )
     cache_ttl: Annotated[Duration, Field(ge=0)] = Field(
@@ -162,7 +178,7 @@ class BreakerConfig(BaseModel):
         def __init__(
             self,
             *,
-            max_failures: int = ...,
+            max_failures: int | None = ...,
             failure_rate_threshold: float | None = ...,
             slow_call_rate_threshold: float | None = ...,
             slow_call_duration: DurationInput = ...,
@@ -175,6 +191,7 @@ class BreakerConfig(BaseModel):
             jitter: float = ...,
             half_open_max_calls: int = ...,
             success_threshold: int = ...,
+            half_open_max_wait: DurationInput | None = ...,
             request_timeout: DurationInput | None = ...,
             fallback: Literal["none", "cache", "static", "alternative"] = ...,
             cache_ttl: DurationInput = ...,
@@ -196,6 +213,13 @@ class BreakerConfig(BaseModel):
             self.failure_rate_threshold is not None
             or self.slow_call_rate_threshold is not None
         )
+        if self.max_failures is None and not uses_rates:
+            msg = (
+                "max_failures may be null only when failure_rate_threshold or "
+                "slow_call_rate_threshold is set, or nothing could ever trip the "
+                "breaker; set a rate threshold or give max_failures a number"
+            )
+            raise ValueError(msg)
         if (
             uses_rates
             and self.window_type == "count"
@@ -208,6 +232,25 @@ class BreakerConfig(BaseModel):
             )
             raise ValueError(msg)
         return self
+
+    def with_changes(self, **changes: Any) -> BreakerConfig:
+        """
+        A copy with ``changes`` applied, validated like any new config.
+
+        ``config.with_changes(max_failures=3, reset_timeout="1m")``; a change that
+        breaks a rule raises :class:`pydantic.ValidationError`, as the constructor does.
+
+        .. versionadded:: 0.2.0
+        """
+        return type(self).model_validate({**self.__dict__, **changes})
+
+    def model_copy(
+        self, *, update: Mapping[str, Any] | None = None, deep: bool = False
+    ) -> Self:
+        """Like pydantic's, but an ``update`` is validated (see :meth:`with_changes`)."""
+        if update:
+            return self.with_changes(**update)  # type: ignore[return-value]
+        return super().model_copy(deep=deep)
 
 
 # CONFIG_FIELDS (from _layout) lists BreakerConfig's fields in declaration order;

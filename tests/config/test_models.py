@@ -121,8 +121,8 @@ def test_null_clears_only_optional_fields() -> None:
     """null disables an optional threshold but cannot unset a required number."""
     spec = validate_spec("svc", {"failure_rate_threshold": None}, "etcd:/k@1")
 
-    with pytest.raises(ConfigError, match=r'field "max_failures" .* cannot be null'):
-        validate_spec("svc", {"max_failures": None}, "etcd:/k@1")
+    with pytest.raises(ConfigError, match=r'field "window_size" .* cannot be null'):
+        validate_spec("svc", {"window_size": None}, "etcd:/k@1")
     assert {"failure_rate_threshold": None} == spec.config_values()
 
 

@@ -3,25 +3,23 @@
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+import functools
 
 import pytest
 
 from cbcontrol import State, StateChanged, Trigger
+from cbcontrol._settings import Settings as CoreSettings
 from cbcontrol._state import TRANSITIONS, Admission, Machine
 from cbcontrol.exceptions import TransitionError
 
-
-@dataclass(frozen=True)
-class Settings:
-    """Machine settings without pydantic, as the machine only reads attributes."""
-
-    reset_timeout: float = 10.0
-    backoff_multiplier: float = 2.0
-    max_reset_timeout: float = 35.0
-    jitter: float = 0.0
-    half_open_max_calls: int = 2
-    success_threshold: int = 2
+Settings = functools.partial(
+    CoreSettings,
+    reset_timeout=10.0,
+    max_reset_timeout=35.0,
+    half_open_max_calls=2,
+    success_threshold=2,
+)
+"""The core's plain settings object, with this module's defaults."""
 
 
 def changed(
@@ -294,17 +292,24 @@ def test_illegal_transition_raises_and_changes_nothing(
 
 
 def test_the_table_is_exactly_the_documented_machine() -> None:
-    """The automatic moves are exactly the four of DESIGN.md §3."""
+    """The automatic moves are exactly the five of docs/breaker.md."""
     automatic = {
         (frm, trig): to
         for (frm, trig), to in TRANSITIONS.items()
         if trig
-        in (Trigger.TRIP, Trigger.TIMEOUT, Trigger.PROBE_FAILED, Trigger.PROBES_PASSED)
+        in (
+            Trigger.TRIP,
+            Trigger.TIMEOUT,
+            Trigger.PROBE_FAILED,
+            Trigger.PROBE_TIMEOUT,
+            Trigger.PROBES_PASSED,
+        )
     }
 
     assert {
         (State.CLOSED, Trigger.TRIP): State.OPEN,
         (State.OPEN, Trigger.TIMEOUT): State.HALF_OPEN,
         (State.HALF_OPEN, Trigger.PROBE_FAILED): State.OPEN,
+        (State.HALF_OPEN, Trigger.PROBE_TIMEOUT): State.OPEN,
         (State.HALF_OPEN, Trigger.PROBES_PASSED): State.CLOSED,
     } == automatic

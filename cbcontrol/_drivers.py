@@ -1,0 +1,411 @@
+"""
+The ways into a breaker: ``call``, ``acall``, the decorators, ``with``/``async with``.
+
+There is one fast path per flavour. The sync one runs in ``call`` and in the sync
+decorator, the async one in ``acall`` and in the async decorator; each is written
+out in both places because a call through a helper would cost a third of the
+breaker's overhead, and ``tests/test_entry_points.py`` runs every behavioural
+scenario through every entry point so that they cannot drift. Everything off the
+fast path goes through :meth:`Drivers._call` / :meth:`Drivers._acall`, and those
+through the admission and recording steps of ``_recording.py``.
+
+``request_timeout`` is enforced for the async drivers by ``_deadline.py``; a sync
+call cannot be interrupted from outside, so it is only offered to integrations there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import sys
+from types import CodeType, CoroutineType, TracebackType
+from typing import TYPE_CHECKING, Any, ParamSpec, Self, TypeVar, overload
+
+from cbcontrol import _deadline
+from cbcontrol._fallback import MISS, mark
+from cbcontrol._recording import (
+    CALL,
+    FAST_ROLL,
+    SAMPLE_MASK,
+    BreakerCore,
+    logger,
+)
+from cbcontrol.exceptions import CircuitOpenError
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Awaitable, Callable, Generator
+    from types import FrameType
+
+__all__ = ["Drivers", "is_async_callable"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def is_async_callable(fn: object) -> bool:
+    """True for coroutine functions, their partials, and objects with async __call__."""
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
+        getattr(fn, "__call__", None)  # noqa: B004 - we want the method, not callable()
+    )
+
+
+class Drivers(BreakerCore):
+    """The entry points of a breaker (a mixin of :class:`~cbcontrol.CircuitBreaker`)."""
+
+    __slots__ = ()
+
+    # -- sync ----------------------------------------------------------------------------
+
+    def call(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """
+        Call ``fn(*args, **kwargs)`` through the breaker.
+
+        Raises:
+            CircuitOpenError: The breaker rejected the call and no fallback served it.
+            TypeError: ``fn`` is a coroutine function; use :meth:`acall`.
+        """
+        if self._fast:
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as exc:
+                self._exit_error(exc, CALL, None)
+                raise
+            if result.__class__ is CoroutineType:
+                self._refuse_coroutine(result, CALL)
+            if self._fast == FAST_ROLL and self.clock() >= self._window.roll_at:
+                self._roll()
+            if not self._tick() & SAMPLE_MASK:
+                self._sample_next()
+            return result
+        return self._call(fn, args, kwargs)
+
+    def _call(self, fn: Callable[..., T], args: Any, kwargs: Any) -> T:
+        """The sync general path."""
+        try:
+            admission, t0 = self._enter()
+        except CircuitOpenError as err:
+            return self._serve(err, args, kwargs)  # type: ignore[no-any-return]
+        try:
+            result = fn(*args, **kwargs)
+        except BaseException as exc:
+            self._exit_error(exc, admission, t0)
+            raise
+        if result.__class__ is CoroutineType:
+            self._refuse_coroutine(result, admission)
+        self._exit_ok(admission, t0)
+        if self._fallback.cache is not None:
+            self._remember(args, kwargs, result)
+        return result
+
+    # -- async ---------------------------------------------------------------------------
+
+    async def acall(
+        self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """
+        Await ``fn(*args, **kwargs)`` through the breaker.
+
+        A call still running after ``request_timeout`` is cancelled and raises
+        :class:`TimeoutError`, which counts as a failure.
+
+        Raises:
+            CircuitOpenError: The breaker rejected the call and no fallback served it.
+            TimeoutError: The call outlived ``request_timeout``.
+            TypeError: ``fn`` is not async; use :meth:`call`.
+        """
+        if self._fast:
+            try:
+                result = await fn(*args, **kwargs)
+            except BaseException as exc:
+                error = self._async_error(exc, CALL, None, fn, sys._getframe())  # noqa: SLF001
+                if error is exc:
+                    raise
+                raise error from exc
+            if self._fast == FAST_ROLL and self.clock() >= self._window.roll_at:
+                self._roll()
+            if not self._tick() & SAMPLE_MASK:
+                self._sample_next()
+            return result
+        return await self._acall(fn, args, kwargs)
+
+    async def _acall(
+        self, fn: Callable[..., Awaitable[T]], args: Any, kwargs: Any
+    ) -> T:
+        """The async general path."""
+        try:
+            admission, t0 = self._enter()
+        except CircuitOpenError as err:
+            served = self._serve(err, args, kwargs)
+            return await served if inspect.isawaitable(served) else served  # type: ignore[no-any-return]
+        timeout = self._settings.request_timeout
+        if timeout is not None:
+            _deadline.watch(timeout)
+        try:
+            result = await fn(*args, **kwargs)
+        except BaseException as exc:
+            error = self._async_error(exc, admission, t0, fn, sys._getframe())  # noqa: SLF001
+            if error is exc:
+                raise
+            raise error from exc
+        self._exit_ok(admission, t0)
+        if self._fallback.cache is not None:
+            self._remember(args, kwargs, result)
+        return result
+
+    def _async_error(
+        self,
+        exc: BaseException,
+        admission: int,
+        t0: float | None,
+        fn: object,
+        frame: FrameType,
+    ) -> BaseException:
+        """Record an awaited call that raised; returns what the caller should see."""
+        if isinstance(exc, asyncio.CancelledError):
+            timeout = _deadline.claim(frame)
+            if timeout is not None:
+                task = asyncio.current_task()
+                if task is not None:
+                    task.uncancel()
+                msg = (
+                    f'circuit breaker "{self.name}": the call took longer than '
+                    f"request_timeout ({timeout:g}s)"
+                )
+                error = TimeoutError(msg)
+                self._record_failure(error, admission, t0)
+                return error
+        tb = exc.__traceback__
+        if isinstance(exc, TypeError) and tb is not None and tb.tb_next is None:
+            # Raised by the call or the await in this frame, not by the dependency.
+            self._exit_ignored(admission, exc)
+            if "await" in str(exc):
+                msg = (
+                    f"CircuitBreaker.acall() needs an async function, got {fn!r}; "
+                    f"use `breaker.call(...)` for sync functions (breaker {self.name!r})"
+                )
+                return TypeError(msg)
+            return exc
+        self._exit_error(exc, admission, t0)
+        return exc
+
+    # -- decorators ----------------------------------------------------------------------
+
+    @overload
+    def __call__(self, fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]: ...
+    @overload
+    def __call__(self, fn: Callable[P, T]) -> Callable[P, T]: ...
+    def __call__(self, fn: Callable[P, Any]) -> Callable[P, Any]:
+        """Decorate a sync, async, generator or async-generator function."""
+        if inspect.isasyncgenfunction(fn):
+            return self._wrap_async_gen(fn)
+        if inspect.isgeneratorfunction(fn):
+            return self._wrap_gen(fn)
+        if is_async_callable(fn):
+            return self._wrap_async(fn)
+        return self._wrap_sync(fn)
+
+    def _wrap_sync(self, fn: Callable[P, T]) -> Callable[P, T]:
+        breaker = self
+
+        @functools.wraps(fn)
+        def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
+            fast = breaker._fast
+            if fast:  # the fast path of `call`
+                try:
+                    result = fn(*args, **kwargs)
+                except BaseException as exc:
+                    breaker._exit_error(exc, CALL, None)
+                    raise
+                if result.__class__ is CoroutineType:
+                    breaker._refuse_coroutine(result, CALL)
+                if fast == FAST_ROLL and breaker.clock() >= breaker._window.roll_at:
+                    breaker._roll()
+                if not breaker._tick() & SAMPLE_MASK:
+                    breaker._sample_next()
+                return result
+            return breaker._call(fn, args, kwargs)
+
+        return guarded
+
+    def _wrap_async(self, fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+        breaker = self
+
+        @functools.wraps(fn)
+        async def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
+            fast = breaker._fast
+            if fast:  # the fast path of `acall`
+                try:
+                    result = await fn(*args, **kwargs)
+                except BaseException as exc:
+                    error = breaker._async_error(exc, CALL, None, fn, sys._getframe())  # noqa: SLF001
+                    if error is exc:
+                        raise
+                    raise error from exc
+                if fast == FAST_ROLL and breaker.clock() >= breaker._window.roll_at:
+                    breaker._roll()
+                if not breaker._tick() & SAMPLE_MASK:
+                    breaker._sample_next()
+                return result
+            return await breaker._acall(fn, args, kwargs)
+
+        return guarded
+
+    def _wrap_gen(
+        self, fn: Callable[P, Generator[T, Any, Any]]
+    ) -> Callable[P, Generator[T, Any, Any]]:
+        breaker = self
+
+        @functools.wraps(fn)
+        def guarded(*args: P.args, **kwargs: P.kwargs) -> Generator[T, Any, Any]:
+            # The whole iteration is one call, admitted at the first next(); a
+            # consumer that stops early raises GeneratorExit, which is ignored.
+            try:
+                admission, t0 = breaker._enter()
+            except CircuitOpenError as err:
+                return (yield from breaker._serve(err, args, kwargs))
+            try:
+                result = yield from fn(*args, **kwargs)
+            except BaseException as exc:
+                breaker._exit_error(exc, admission, t0)
+                raise
+            breaker._exit_ok(admission, t0)
+            return result
+
+        return guarded
+
+    def _wrap_async_gen(
+        self, fn: Callable[P, AsyncIterator[T]]
+    ) -> Callable[P, AsyncIterator[T]]:
+        breaker = self
+
+        @functools.wraps(fn)
+        async def guarded(*args: P.args, **kwargs: P.kwargs) -> AsyncIterator[T]:
+            try:
+                admission, t0 = breaker._enter()
+            except CircuitOpenError as err:
+                served = breaker._serve(err, args, kwargs)
+                if hasattr(served, "__aiter__"):
+                    async for item in served:
+                        yield item
+                else:
+                    for item in served:
+                        yield item
+                return
+            try:
+                async for item in fn(*args, **kwargs):
+                    yield item
+            except BaseException as exc:
+                breaker._exit_error(exc, admission, t0)
+                raise
+            breaker._exit_ok(admission, t0)
+
+        return guarded
+
+    # -- with / async with -------------------------------------------------------------
+
+    def __enter__(self) -> Self:
+        admission, t0 = self._enter()
+        self._ctx.set((admission, t0, self._ctx.get()))
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        frame = self._ctx.get()
+        if frame is None:  # pragma: no cover - only if __exit__ is called by hand
+            msg = f'circuit breaker "{self.name}": __exit__ without __enter__'
+            raise RuntimeError(msg)
+        admission, t0, outer = frame
+        self._ctx.set(outer)
+        if exc is None:
+            self._exit_ok(admission, t0)
+        else:
+            self._exit_error(exc, admission, t0)
+
+    async def __aenter__(self) -> Self:
+        return self.__enter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+    # -- the fallback chain ------------------------------------------------------------
+
+    def _serve(
+        self, error: CircuitOpenError, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        """Answer a rejected call from the fallback chain, or raise ``error``."""
+        chain = self._fallback
+        cache = chain.cache
+        if cache is not None:
+            key = self._cache_key(args, kwargs)
+            with self._lock:
+                value = MISS if key is None else cache.get(key, self.clock())
+                if value is MISS:
+                    self._cache_misses += 1
+                else:
+                    self._cache_hits += 1
+                    self._count_fallback("cache")
+            if value is not MISS:
+                mark(self, "cache")
+                return value
+        for source in chain.order(self._settings.fallback):
+            if chain.has(source):
+                with self._lock:
+                    self._count_fallback(source)
+                mark(self, source)
+                return chain.produce(source, args, kwargs)
+        raise error
+
+    def _count_fallback(self, source: str) -> None:
+        """One more result served by ``source`` (lock held)."""
+        counts = self._fallbacks
+        if counts is None:
+            counts = self._fallbacks = dict.fromkeys(
+                ("cache", "static", "alternative"), 0
+            )
+        counts[source] += 1
+
+    def _cache_key(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        try:
+            return self._fallback.key(args, kwargs)
+        except Exception:
+            logger.exception('circuit breaker "%s": cache_key raised', self.name)
+            return None
+
+    def _remember(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any
+    ) -> None:
+        """Keep a success for the response cache."""
+        key = self._cache_key(args, kwargs)
+        if key is None:
+            return
+        with self._lock:
+            cache = self._fallback.cache
+            if cache is not None:
+                cache.put(key, result, self.clock())
+
+
+def _inner_code(method: Callable[..., Any], name: str) -> CodeType:
+    """The code object of the function ``name`` defined inside ``method``."""
+    return next(
+        c
+        for c in method.__code__.co_consts
+        if isinstance(c, CodeType) and c.co_name == name
+    )
+
+
+_deadline.register_drivers(
+    outer=[Drivers.acall.__code__, _inner_code(Drivers._wrap_async, "guarded")],
+    inner=[Drivers._acall.__code__],
+)

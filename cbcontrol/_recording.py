@@ -1,0 +1,496 @@
+"""
+Admission and recording: the breaker's lock, its counters, and the one general path.
+
+:class:`BreakerCore` holds every attribute of a breaker (the other parts are mixins
+over it) and the three steps every driver goes through off the fast path:
+:meth:`BreakerCore._enter` admits or rejects, :meth:`BreakerCore._exit_ok` and
+:meth:`BreakerCore._exit_error` record the outcome. Decisions are delegated to the
+machine (``_state.py``), the window (``_window.py``) and the trip rules
+(``_policy.py``); events are delivered after the lock is released.
+
+The fast path
+-------------
+A call in the closed (or forced-closed) state needs no lock when nothing has to look
+at its outcome: no slow-call timing, no call listener, no response cache, no rate
+verdict pending. ``_fast`` says so (0: general path; 1: fast path; 2: fast path that
+must roll a time window when the clock passes its bucket boundary), and a success on
+it is one ``next()`` on an ``itertools.count`` (atomic under the GIL; see
+``_window.py``). One call in 64 is routed through the general path, timed, for the
+response-time statistics of ``snapshot()``.
+
+Outcomes: an exception matching ``ignore`` counts as neither success nor failure; one
+matching ``failure_on`` is a failure; any other :class:`Exception` is a success (as
+Resilience4j, pybreaker and circuitbreaker count it). A :class:`BaseException` that
+is not an :class:`Exception` (cancellation, ``KeyboardInterrupt``) says nothing about
+the dependency and is ignored. A rule that raises is logged and the call counts as a
+failure, so a broken rule never leaks a half-open probe slot.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import itertools
+import logging
+import math
+import threading
+import weakref
+from array import array
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from cbcontrol._events import CallRecorded, Event, Outcome, State, StateChanged
+from cbcontrol._policy import trip_reason
+from cbcontrol._state import Admission, Machine
+from cbcontrol._timers import TIMERS
+from cbcontrol._window import CountWindow, TimeWindow, Window
+from cbcontrol.exceptions import CircuitOpenError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    from cbcontrol._clock import Clock
+    from cbcontrol._fallback import FallbackChain
+    from cbcontrol._policy import ExceptionRule
+    from cbcontrol._settings import Settings
+    from cbcontrol.config import BreakerConfig
+
+__all__ = ["BreakerCore", "logger"]
+
+logger = logging.getLogger("cbcontrol")
+logger.addHandler(logging.NullHandler())  # a library stays quiet until configured
+
+CALL = Admission.CALL
+REJECT = Admission.REJECT
+CLOSED = State.CLOSED
+FORCED_CLOSED = State.FORCED_CLOSED
+SAMPLE_MASK = 63  # time one call in 64 for the response-time statistics
+LATENCY_SAMPLES = 256
+NEVER = math.inf  # a count window's roll_at
+
+# `_fast` values: general path, fast path, fast path rolling a time window.
+GENERAL, FAST, FAST_ROLL = 0, 1, 2
+
+# How a call ended, for _classify.
+_FAILED, _SUCCEEDED, _IGNORED = 0, 1, 2
+
+
+def peek(counter: itertools.count[int]) -> int:
+    """The next value ``counter`` will return, without taking it."""
+    return int(repr(counter)[6:-1])
+
+
+class BreakerCore:
+    """Every attribute of a breaker, admission, recording and event delivery."""
+
+    __slots__ = (
+        "__weakref__",
+        "_cache_hits",
+        "_cache_misses",
+        "_call_listeners",
+        "_config",
+        "_consecutive",
+        "_ctx",
+        "_failure_on",
+        "_failures",
+        "_fallback",
+        "_fallbacks",
+        "_fast",
+        "_ignore",
+        "_ignored",
+        "_last_fail",
+        "_latency",
+        "_latency_count",
+        "_lock",
+        "_machine",
+        "_pending",
+        "_rand",
+        "_rejections",
+        "_sampling",
+        "_settings",
+        "_slow_s",
+        "_slow_total",
+        "_sources",
+        "_state_listeners",
+        "_tick",
+        "_tickets",
+        "_timed",
+        "_timely",
+        "_transitions",
+        "_wake_at",
+        "_window",
+        "clock",
+        "name",
+    )
+
+    name: str
+    clock: Clock
+    _rand: Callable[[], float]
+    _lock: threading.Lock
+    _failure_on: ExceptionRule
+    _ignore: ExceptionRule | None
+    _fallback: FallbackChain
+    _state_listeners: tuple[Callable[[StateChanged], object], ...]
+    _timely: int  # how many state listeners asked to hear timer transitions on time
+    _call_listeners: tuple[Callable[[CallRecorded], object], ...]
+    _ctx: contextvars.ContextVar[tuple[int, float | None, Any] | None]
+    _settings: Settings
+    _config: BreakerConfig | None  # built from _settings on first read if None
+    _sources: Mapping[str, str]
+    _machine: Machine
+    _window: Window
+    _latency: array[float] | None
+    _sampling: bool
+    _pending: bool  # a success may reach minimum_calls with a rate over its threshold
+    _timed: bool
+    _slow_s: float
+    _fast: int
+    _wake_at: float  # the deadline the timer thread will wake this breaker for
+    _tickets: itertools.count[int]
+    _tick: Callable[[], int]
+    _failures: int
+    _ignored: int
+    _rejections: int
+    _fallbacks: dict[str, int] | None
+    _cache_hits: int
+    _cache_misses: int
+    _transitions: dict[tuple[str, str], int] | None
+    _slow_total: int
+    _consecutive: int
+    _last_fail: int
+    _latency_count: int
+
+    # -- admission ---------------------------------------------------------------------
+
+    def _enter(self) -> tuple[int, float | None]:
+        """Admit or reject a call; returns the admission and the start time if timed."""
+        machine = self._machine
+        state = machine.state
+        if state is CLOSED or (
+            state is FORCED_CLOSED and machine.override_until is None
+        ):
+            # Read without the lock: the machine leaves these states only under the
+            # lock, and a call admitted just before a trip is one admitted in time.
+            timed = self._timed or self._sampling
+            return CALL, self.clock() if timed else None
+        with self._lock:
+            now = self.clock()
+            admission, events = machine.admit(now, self._rand())
+            if events:
+                self._transitioned(events, now)
+            if admission == REJECT:
+                self._rejections += 1
+                error = CircuitOpenError(
+                    self.name,
+                    machine.state.value,
+                    machine.retry_after(now),
+                    machine.override_reason,
+                )
+            timed = self._timed or self._sampling
+        self._emit(events)
+        if admission == REJECT:
+            if self._call_listeners:
+                self._emit_call(Outcome.REJECTED, now, None, error)
+            raise error
+        return admission, self.clock() if timed else None
+
+    # -- recording -----------------------------------------------------------------------
+
+    def _exit_ok(self, admission: int, t0: float | None) -> None:
+        """Record a success."""
+        plain = admission == CALL and not self._call_listeners and not self._pending
+        if t0 is None and plain:
+            self._count_success(None)
+            return
+        now = self.clock()
+        duration = None if t0 is None else now - t0
+        slow = duration is not None and self._timed and duration >= self._slow_s
+        if plain and not slow:
+            self._count_success(duration)
+            return
+        with self._lock:
+            events = self._record_success(admission, now, duration, slow=slow)
+        self._emit(events)
+        if self._call_listeners:
+            self._emit_call(Outcome.SUCCESS, now, duration, None)
+
+    def _count_success(self, duration: float | None) -> None:
+        """An ordinary success: nothing here needs the lock (see ``_window.py``)."""
+        if self._window.roll_at != NEVER and self.clock() >= self._window.roll_at:
+            self._roll()
+        ticket = self._tick()
+        if duration is not None:
+            # A sampled call: keeping it lock-free means it never makes other
+            # threads queue behind it.
+            self._record_latency(duration, ticket)
+        if self._sampling:
+            self._end_sampling()
+
+    def _record_success(
+        self, admission: int, now: float, duration: float | None, *, slow: bool
+    ) -> tuple[StateChanged, ...]:
+        """A probe's, a slow call's or a judged success (lock held)."""
+        if now >= self._window.roll_at:
+            self._window.roll(now, peek(self._tickets))
+        ticket = next(self._tickets)
+        if duration is not None:
+            self._record_latency(duration, ticket)
+        if self._sampling:
+            self._sampling = False
+            self._refresh_fast()
+        if slow:
+            self._slow_total += 1
+            self._window.add(ticket, failed=False, slow=True, now=now)
+        events = self._judge(now, admission, failed=False, slow=slow)
+        if events:
+            self._transitioned(events, now)
+        return events
+
+    def _exit_error(
+        self, exc: BaseException, admission: int, t0: float | None
+    ) -> BaseException:
+        """Record a call that raised; returns the exception the caller should see."""
+        verdict = self._classify(exc)
+        if verdict == _IGNORED:
+            self._exit_ignored(admission, exc)
+            return exc
+        if verdict == _SUCCEEDED:
+            self._exit_ok(admission, t0)
+            return exc
+        self._record_failure(exc, admission, t0)
+        return exc
+
+    def _record_failure(
+        self, exc: BaseException, admission: int, t0: float | None
+    ) -> None:
+        now = self.clock()
+        duration = None if t0 is None else now - t0
+        slow = duration is not None and self._timed and duration >= self._slow_s
+        with self._lock:
+            ticket = next(self._tickets)
+            self._failures += 1
+            self._consecutive = (
+                self._consecutive + 1 if ticket == self._last_fail + 1 else 1
+            )
+            self._last_fail = ticket
+            if duration is not None:
+                self._record_latency(duration, ticket)
+            if self._sampling:
+                self._sampling = False
+                self._refresh_fast()
+            if slow:
+                self._slow_total += 1
+            self._window.add(ticket, failed=True, slow=slow, now=now)
+            events = self._judge(now, admission, failed=True, slow=slow)
+            if events:
+                self._transitioned(events, now)
+        self._emit(events)
+        if self._call_listeners:
+            self._emit_call(Outcome.FAILURE, now, duration, exc)
+
+    def _exit_ignored(self, admission: int, exc: BaseException | None = None) -> None:
+        with self._lock:
+            self._ignored += 1
+            self._machine.on_ignored(probe=admission)
+        if self._call_listeners:
+            self._emit_call(Outcome.IGNORED, self.clock(), None, exc)
+
+    def _classify(self, exc: BaseException) -> int:
+        """Failure, success or ignored, per the rules; a raising rule means failure."""
+        if not isinstance(exc, Exception):
+            return _IGNORED
+        try:
+            if self._ignore is not None and self._ignore(exc):
+                return _IGNORED
+            return _FAILED if self._failure_on(exc) else _SUCCEEDED
+        except Exception:
+            logger.exception(
+                'circuit breaker "%s": an exception rule raised on %r; counting the '
+                "call as a failure",
+                self.name,
+                exc,
+            )
+            return _FAILED
+
+    # -- verdicts (lock held) ---------------------------------------------------------------
+
+    def _judge(
+        self, now: float, admission: int, *, failed: bool, slow: bool
+    ) -> tuple[StateChanged, ...]:
+        """Ask the window and the trip rules whether to trip, and tell the machine."""
+        machine = self._machine
+        if admission > 0:  # a half-open probe: the machine judges the episode
+            if failed:
+                return machine.on_failure(
+                    probe=admission,
+                    now=now,
+                    rand=self._rand(),
+                    trip_reason=None,
+                    slow=slow,
+                )
+            return machine.on_success(
+                probe=admission, now=now, slow=slow, rand=self._rand()
+            )
+        reason = None
+        if machine.state is CLOSED:
+            s = self._settings
+            calls, fails, slows = self._window.stats(peek(self._tickets))
+            consecutive = self._consecutive if failed else 0
+            reason = trip_reason(s, consecutive, calls, fails, slows)
+            pending = (
+                reason is None
+                and s.uses_rates
+                and (fails > 0 or slows > 0)
+                and calls < s.minimum_calls
+            )
+            if pending != self._pending:
+                self._pending = pending
+                self._refresh_fast()
+        if reason is not None:
+            return machine.on_failure(
+                probe=admission, now=now, rand=self._rand(), trip_reason=reason
+            )
+        return ()
+
+    def _transitioned(self, events: tuple[StateChanged, ...], now: float) -> None:
+        counts = self._transitions
+        if counts is None:
+            counts = self._transitions = {}
+        for event in events:
+            key = (event.from_state.value, event.to_state.value)
+            counts[key] = counts.get(key, 0) + 1
+        if events[-1].to_state is CLOSED:
+            # A fresh start: the old window described a dependency that was failing.
+            self._window.reset(peek(self._tickets), now)
+            self._consecutive = 0
+            self._last_fail = -2
+            self._pending = False
+        self._refresh_fast()
+
+    def _refresh_fast(self) -> None:
+        state = self._machine.state
+        if (
+            (state is CLOSED or state is FORCED_CLOSED)
+            and self._machine.override_until is None  # expiry is checked on admit
+            and not self._timed
+            and not self._sampling
+            and not self._pending
+            and not self._call_listeners
+            and self._fallback.cache is None
+        ):
+            self._fast = FAST_ROLL if isinstance(self._window, TimeWindow) else FAST
+        else:
+            self._fast = GENERAL
+
+    def _roll(self) -> None:
+        """Advance a time window past a bucket boundary, and judge what is left."""
+        with self._lock:
+            now = self.clock()
+            self._window.roll(now, peek(self._tickets))
+            # Old successes leaving the window can raise the rates.
+            events = self._judge(now, CALL, failed=False, slow=False)
+            if events:
+                self._transitioned(events, now)
+        self._emit(events)
+
+    @staticmethod
+    def _new_window(settings: Settings, ticket: int, now: float) -> Window:
+        if settings.window_type == "time":
+            return TimeWindow(settings.window_size, ticket, now)
+        return CountWindow(settings.window_size, ticket)
+
+    # -- sampling ------------------------------------------------------------------------------
+
+    def _sample_next(self) -> None:
+        """Route the next call through the general path, timed (lock-free, racy-ok)."""
+        self._sampling = True
+        self._fast = GENERAL
+
+    def _record_latency(self, duration: float, ticket: int) -> None:
+        """Keep a response-time sample (lock-free: a racing sample may be lost)."""
+        if self._sampling or not ticket & SAMPLE_MASK or duration >= self._slow_s:
+            latency = self._latency
+            if latency is None:
+                latency = self._latency = array("d", bytes(8 * LATENCY_SAMPLES))
+            latency[self._latency_count % LATENCY_SAMPLES] = duration
+            self._latency_count += 1
+
+    def _end_sampling(self) -> None:
+        """Put the fast path back after a sampled call, if the lock is free now."""
+        # Never wait: if the lock is busy, the next general-path call tries again.
+        # Only a holder of the lock may re-enable the fast path, or it could race a
+        # trip and route calls around an open breaker.
+        if self._lock.acquire(blocking=False):
+            try:
+                self._sampling = False
+                self._refresh_fast()
+            finally:
+                self._lock.release()
+
+    def _refuse_coroutine(self, result: Any, admission: int) -> NoReturn:
+        self._exit_ignored(admission)
+        result.close()
+        msg = (
+            f"CircuitBreaker.call() got a coroutine function; "
+            f"use `await breaker.acall(...)` (breaker {self.name!r})"
+        )
+        raise TypeError(msg)
+
+    # -- timers ---------------------------------------------------------------------------------
+
+    def _schedule(self) -> None:
+        """Ask the timer thread to wake this breaker at its machine's next deadline."""
+        if not self._timely:
+            return
+        deadline = self._machine.next_deadline()
+        if deadline is None or deadline == self._wake_at:
+            return
+        self._wake_at = deadline
+        TIMERS.call_later(deadline - self.clock(), weakref.WeakMethod(self._wake))
+
+    def _wake(self) -> None:
+        """On the timer thread: apply the timers that are due, deliver the events."""
+        with self._lock:
+            now = self.clock()
+            self._wake_at = math.nan
+            events = self._machine.advance(now, self._rand())
+            if events:
+                self._transitioned(events, now)
+        self._emit(events)
+        self._schedule()
+
+    # -- delivery (never with the lock held) ----------------------------------------------------
+
+    def _emit(self, events: tuple[StateChanged, ...]) -> None:
+        if not events:
+            return
+        for event in events:
+            level = logging.WARNING if event.to_state is State.OPEN else logging.INFO
+            logger.log(
+                level,
+                'circuit breaker "%s": %s -> %s (%s)',
+                self.name,
+                event.from_state,
+                event.to_state,
+                event.reason,
+            )
+            for listener in self._state_listeners:
+                _deliver(listener, event)
+        self._schedule()
+
+    def _emit_call(
+        self,
+        outcome: Outcome,
+        now: float,
+        duration: float | None,
+        exc: BaseException | None,
+    ) -> None:
+        event = CallRecorded(self.name, outcome, now, duration, exc)
+        for listener in self._call_listeners:
+            _deliver(listener, event)
+
+
+def _deliver(listener: Callable[[Any], object], event: Event) -> None:
+    try:
+        listener(event)
+    except Exception:
+        # A broken listener must never break the application's call.
+        logger.exception("circuit breaker listener %r failed on %r", listener, event)
