@@ -147,7 +147,7 @@ class CircuitBreaker(Drivers, Metrics):
         """The effective, immutable config."""
         config = self._config
         if config is None:
-            from cbcontrol.config import BreakerConfig  # noqa: PLC0415 - at the edge
+            from cbcontrol.config import BreakerConfig  # pydantic: only at the edge
 
             config = self._config = BreakerConfig(
                 **{f: getattr(self._settings, f) for f in CONFIG_FIELDS}
@@ -212,7 +212,7 @@ class CircuitBreaker(Drivers, Metrics):
     def _tick_now(self) -> int:
         return peek(self._tickets)
 
-    # -- operator controls ---------------------------------------------------------------
+    # -- operator controls -------------------------------------------------------------
 
     def force_open(
         self, reason: str | None = None, *, expires_in: float | None = None
@@ -268,7 +268,7 @@ class CircuitBreaker(Drivers, Metrics):
         self._emit(events)
         self._schedule()
 
-    # -- listeners and fallbacks -----------------------------------------------------------
+    # -- listeners and fallbacks -------------------------------------------------------
 
     def on_state_change(
         self, listener: Callable[[StateChanged], object], *, on_time: bool = False

@@ -57,7 +57,7 @@ class Drivers(BreakerCore):
 
     __slots__ = ()
 
-    # -- sync ----------------------------------------------------------------------------
+    # -- sync --------------------------------------------------------------------------
 
     def call(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """
@@ -100,7 +100,7 @@ class Drivers(BreakerCore):
             self._remember(args, kwargs, result)
         return result
 
-    # -- async ---------------------------------------------------------------------------
+    # -- async -------------------------------------------------------------------------
 
     async def acall(
         self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs
@@ -183,15 +183,15 @@ class Drivers(BreakerCore):
             self._exit_ignored(admission, exc)
             if "await" in str(exc):
                 msg = (
-                    f"CircuitBreaker.acall() needs an async function, got {fn!r}; "
-                    f"use `breaker.call(...)` for sync functions (breaker {self.name!r})"
+                    f"CircuitBreaker.acall() needs an async function, got {fn!r}; use "
+                    f"`breaker.call(...)` for sync functions (breaker {self.name!r})"
                 )
                 return TypeError(msg)
             return exc
         self._exit_error(exc, admission, t0)
         return exc
 
-    # -- decorators ----------------------------------------------------------------------
+    # -- decorators --------------------------------------------------------------------
 
     @overload
     def __call__(self, fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]: ...
@@ -379,7 +379,7 @@ class Drivers(BreakerCore):
     def _cache_key(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         try:
             return self._fallback.key(args, kwargs)
-        except Exception:
+        except Exception:  # noqa: BLE001 - a broken key function only skips the cache
             logger.exception('circuit breaker "%s": cache_key raised', self.name)
             return None
 
@@ -406,6 +406,6 @@ def _inner_code(method: Callable[..., Any], name: str) -> CodeType:
 
 
 _deadline.register_drivers(
-    outer=[Drivers.acall.__code__, _inner_code(Drivers._wrap_async, "guarded")],
-    inner=[Drivers._acall.__code__],
+    outer=[Drivers.acall.__code__, _inner_code(Drivers._wrap_async, "guarded")],  # noqa: SLF001
+    inner=[Drivers._acall.__code__],  # noqa: SLF001
 )

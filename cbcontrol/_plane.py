@@ -82,6 +82,7 @@ class _Managed:
     breaker: CircuitBreaker
     env: Layer
     options: dict[str, Any]
+    code: Layer = field(default_factory=lambda: Layer("code"))
     override: tuple[object, ...] | None = None  # the override last applied
     reset_generation: int | None = None
     observed_generation: int = 0
@@ -148,13 +149,18 @@ class ControlPlane:
 
     # -- public API ------------------------------------------------------------------
 
-    def breaker(self, name: str, **options: Any) -> CircuitBreaker:
+    def breaker(
+        self, name: str, *, code: Mapping[str, object] | None = None, **options: Any
+    ) -> CircuitBreaker:
         """
         The one breaker called ``name`` in this process, live-configured.
 
         Args:
             name: The dependency's name; chooses the preset of the same name and the
                 ``<NAME>_CB_*`` env variables.
+            code: Config values the application's code gives (a drop-in shim's
+                ``fail_max``): a layer above the preset, under env, file and etcd;
+                used when the breaker is created.
             **options: ``failure_on``, ``ignore``, ``fallback``, ``clock``, ``rand``
                 for :class:`~cbcontrol.CircuitBreaker`, used when it is created.
 
@@ -177,8 +183,10 @@ class ControlPlane:
                 logger.error("%s; ignoring this variable", error)
             given = dict(options)
             breaker = CircuitBreaker(name, **{"clock": self._clock, **options})
-            breaker.on_state_change(self._state_changed)
-            managed = _Managed(breaker, env, given)
+            breaker.on_state_change(self._state_changed, on_time=True)
+            values = dict(code or {})
+            code_layer = Layer("code", values, dict.fromkeys(values, "code"))
+            managed = _Managed(breaker, env, given, code_layer)
             managed.env_error = "; ".join(map(str, env_errors)) or None
             self._breakers[name] = managed
             self._apply(name, managed, initial=True)
@@ -353,7 +361,7 @@ class ControlPlane:
 
     def _apply(self, name: str, managed: _Managed, *, initial: bool) -> bool:
         """Bring one breaker to the desired state; True if anything was applied."""
-        layers = [managed.env]
+        layers = [managed.code, managed.env]
         spec_origin = self._desired.specs.get(name)
         spec = None
         if spec_origin is not None:

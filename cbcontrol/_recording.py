@@ -28,11 +28,8 @@ failure, so a broken rule never leaks a half-open probe slot.
 
 from __future__ import annotations
 
-import contextvars
-import itertools
 import logging
 import math
-import threading
 import weakref
 from array import array
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -45,6 +42,9 @@ from cbcontrol._window import CountWindow, TimeWindow, Window
 from cbcontrol.exceptions import CircuitOpenError
 
 if TYPE_CHECKING:
+    import contextvars
+    import itertools
+    import threading
     from collections.abc import Callable, Mapping
 
     from cbcontrol._clock import Clock
@@ -192,7 +192,7 @@ class BreakerCore:
             raise error
         return admission, self.clock() if timed else None
 
-    # -- recording -----------------------------------------------------------------------
+    # -- recording ---------------------------------------------------------------------
 
     def _exit_ok(self, admission: int, t0: float | None) -> None:
         """Record a success."""
@@ -310,7 +310,7 @@ class BreakerCore:
             )
             return _FAILED
 
-    # -- verdicts (lock held) ---------------------------------------------------------------
+    # -- verdicts (lock held) ----------------------------------------------------------
 
     def _judge(
         self, now: float, admission: int, *, failed: bool, slow: bool
@@ -397,7 +397,7 @@ class BreakerCore:
             return TimeWindow(settings.window_size, ticket, now)
         return CountWindow(settings.window_size, ticket)
 
-    # -- sampling ------------------------------------------------------------------------------
+    # -- sampling ----------------------------------------------------------------------
 
     def _sample_next(self) -> None:
         """Route the next call through the general path, timed (lock-free, racy-ok)."""
@@ -434,7 +434,7 @@ class BreakerCore:
         )
         raise TypeError(msg)
 
-    # -- timers ---------------------------------------------------------------------------------
+    # -- timers ------------------------------------------------------------------------
 
     def _schedule(self) -> None:
         """Ask the timer thread to wake this breaker at its machine's next deadline."""
@@ -457,7 +457,7 @@ class BreakerCore:
         self._emit(events)
         self._schedule()
 
-    # -- delivery (never with the lock held) ----------------------------------------------------
+    # -- delivery (never with the lock held) -------------------------------------------
 
     def _emit(self, events: tuple[StateChanged, ...]) -> None:
         if not events:

@@ -50,7 +50,7 @@ class Settings:
 
     @property
     def probe_wait(self) -> float:
-        """How long half-open probes may run: half_open_max_wait, else request_timeout."""
+        """How long probes may run: half_open_max_wait, else request_timeout."""
         wait = self.half_open_max_wait
         if wait is None:
             wait = self.request_timeout

@@ -28,7 +28,9 @@ Probes are judged like closed-state calls. With the consecutive rule on
 (``max_failures`` set), one failed probe re-opens at once. The episode is decided
 once ``success_threshold`` probes have completed, or earlier when the verdict is
 certain: it re-opens when the probes' failure or slow-call rate reaches its
-threshold (over ``success_threshold`` probes), and closes otherwise. Whether a failure *trips* the closed breaker is decided by the
+threshold (over ``success_threshold`` probes), and closes otherwise.
+
+Whether a failure *trips* the closed breaker is decided by the
 window and trip policy (``_window.py``, ``_policy.py``); the machine is told the verdict
 through the ``trip_reason`` argument of :meth:`Machine.on_failure`. This keeps the hot
 path (a success in the closed state) entirely out of this module.
@@ -40,10 +42,9 @@ then scaled by ``1 + jitter * (2 * rand - 1)``. Closing resets n to 0.
 
 from __future__ import annotations
 
-from typing import Protocol
-
 from cbcontrol._events import State, StateChanged, Trigger
 from cbcontrol._policy import rate_breach
+from cbcontrol._settings import Settings
 from cbcontrol.exceptions import TransitionError
 
 __all__ = ["TRANSITIONS", "Admission", "Machine", "MachineSettings"]
@@ -65,29 +66,8 @@ TRANSITIONS: dict[tuple[State, Trigger], State] = {
 """Every legal move: ``(from, trigger) -> to``. Anything else is a bug."""
 
 
-class MachineSettings(Protocol):
-    """The config fields the machine reads (the core's ``Settings`` satisfies it)."""
-
-    @property
-    def max_failures(self) -> int | None: ...
-    @property
-    def failure_rate_threshold(self) -> float | None: ...
-    @property
-    def slow_call_rate_threshold(self) -> float | None: ...
-    @property
-    def reset_timeout(self) -> float: ...
-    @property
-    def backoff_multiplier(self) -> float: ...
-    @property
-    def max_reset_timeout(self) -> float: ...
-    @property
-    def jitter(self) -> float: ...
-    @property
-    def half_open_max_calls(self) -> int: ...
-    @property
-    def success_threshold(self) -> int: ...
-    @property
-    def probe_wait(self) -> float: ...
+MachineSettings = Settings
+"""The config fields the machine reads: the core's plain settings object."""
 
 
 class Admission:
@@ -197,7 +177,7 @@ class Machine:
     # -- time ------------------------------------------------------------------------
 
     def advance(self, now: float, rand: float = 0.5) -> tuple[StateChanged, ...]:
-        """Apply the timers due at ``now``: override expiry, reset timeout, probe wait."""
+        """Apply the timers due at ``now``: override expiry, reset, probe wait."""
         events: tuple[StateChanged, ...] = ()
         if self.override_until is not None and now >= self.override_until:
             events = self.clear_override(now, "override expired")
@@ -227,12 +207,14 @@ class Machine:
         state = self.state
         if state is State.CLOSED or state is State.FORCED_CLOSED:
             return Admission.CALL, events
-        if state is State.HALF_OPEN:
-            if self.probes_in_flight < self.settings.half_open_max_calls:
-                if not self.probes_in_flight:
-                    self.probe_deadline = now + self.settings.probe_wait
-                self.probes_in_flight += 1
-                return self.episode, events
+        if (
+            state is State.HALF_OPEN
+            and self.probes_in_flight < self.settings.half_open_max_calls
+        ):
+            if not self.probes_in_flight:
+                self.probe_deadline = now + self.settings.probe_wait
+            self.probes_in_flight += 1
+            return self.episode, events
         return Admission.REJECT, events
 
     def _current(self, probe: int) -> bool:
@@ -256,7 +238,7 @@ class Machine:
         trip_reason: str | None,
         slow: bool = False,
     ) -> tuple[StateChanged, ...]:
-        """Record a failure: a failed probe is judged, a tripped closed breaker opens."""
+        """Record a failure: a probe is judged, a tripped closed breaker opens."""
         if self._current(probe):
             return self._judge_probe(now, rand, failed=True, slow=slow)
         if self.state is State.CLOSED and trip_reason is not None:

@@ -122,7 +122,7 @@ class CountWindow:
 
 
 class TimeWindow:
-    """The calls of the last ``size`` seconds, in at most :data:`MAX_BUCKETS` buckets."""
+    """The calls of the last ``size`` seconds, in at most ``MAX_BUCKETS`` buckets."""
 
     __slots__ = (
         "_buckets",

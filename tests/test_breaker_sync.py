@@ -314,7 +314,7 @@ def test_slow_calls_trip_the_breaker(
 def test_failure_on_and_ignore_classify_exceptions(
     make: Callable[..., CircuitBreaker],
 ) -> None:
-    """failure_on matches are failures, ignore matches neither, other errors successes."""
+    """failure_on matches fail, ignore matches count as neither, others succeed."""
     b = make(max_failures=2, failure_on=on(Boom, KeyError), ignore=NotFound)
 
     def raise_(exc: BaseException) -> None:

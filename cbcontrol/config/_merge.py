@@ -39,7 +39,7 @@ __all__ = [
     "resolve",
 ]
 
-PRECEDENCE: Final = ("default", "preset", "env", "file", "etcd")
+PRECEDENCE: Final = ("default", "preset", "code", "env", "file", "etcd")
 """Layer kinds, lowest precedence first. Nothing else in cbcontrol orders layers."""
 
 NULLABLE_FIELDS: Final = frozenset(

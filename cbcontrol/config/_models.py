@@ -9,7 +9,6 @@ invocation would pay); ``schemas/generate.py`` puts them into the JSON Schemas.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 
 from pydantic import (
@@ -26,6 +25,9 @@ from pydantic import (
 
 from cbcontrol.config._duration import DURATION_PATTERN, parse_duration
 from cbcontrol.config._layout import CONFIG_FIELDS
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 __all__ = [
     "CONFIG_FIELDS",
@@ -247,7 +249,7 @@ class BreakerConfig(BaseModel):
     def model_copy(
         self, *, update: Mapping[str, Any] | None = None, deep: bool = False
     ) -> Self:
-        """Like pydantic's, but an ``update`` is validated (see :meth:`with_changes`)."""
+        """As pydantic's, but an ``update`` is validated (see ``with_changes``)."""
         if update:
             return self.with_changes(**update)  # type: ignore[return-value]
         return super().model_copy(deep=deep)

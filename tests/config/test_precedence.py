@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 def test_the_order_is_the_documented_one() -> None:
     """The precedence tuple is exactly DESIGN.md §4's, lowest first."""
-    assert ("default", "preset", "env", "file", "etcd") == PRECEDENCE
+    assert ("default", "preset", "code", "env", "file", "etcd") == PRECEDENCE
 
 
 @pytest.mark.parametrize(
