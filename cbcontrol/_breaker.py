@@ -258,6 +258,12 @@ class CircuitBreaker(Drivers, Metrics):
 
         self._operate(reset)
 
+    def _manual(
+        self, move: Callable[[Machine, float, float], tuple[StateChanged, ...]]
+    ) -> None:
+        """Apply a manual move of the machine (the pybreaker shim's open())."""
+        self._operate(lambda now: move(self._machine, now, self._rand()))
+
     def _operate(self, change: Callable[[float], tuple[StateChanged, ...]]) -> None:
         with self._lock:
             now = self.clock()

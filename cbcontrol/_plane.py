@@ -194,6 +194,13 @@ class ControlPlane:
             self._publisher.poke()  # report the new breaker without waiting
         return breaker
 
+    def set_code(self, name: str, code: Mapping[str, object]) -> None:
+        """Replace the code layer of breaker ``name`` (a shim's setter) and apply it."""
+        with self._lock:
+            managed = self._breakers[name]
+            managed.code = Layer("code", dict(code), dict.fromkeys(code, "code"))
+            self._apply(name, managed, initial=False)
+
     def names(self) -> list[str]:
         """The names of the breakers this process has created."""
         with self._lock:

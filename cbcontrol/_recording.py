@@ -246,21 +246,20 @@ class BreakerCore:
 
     def _exit_error(
         self, exc: BaseException, admission: int, t0: float | None
-    ) -> BaseException:
-        """Record a call that raised; returns the exception the caller should see."""
+    ) -> tuple[StateChanged, ...]:
+        """Record a call that raised; returns the state changes a failure caused."""
         verdict = self._classify(exc)
         if verdict == _IGNORED:
             self._exit_ignored(admission, exc)
-            return exc
+            return ()
         if verdict == _SUCCEEDED:
             self._exit_ok(admission, t0)
-            return exc
-        self._record_failure(exc, admission, t0)
-        return exc
+            return ()
+        return self._record_failure(exc, admission, t0)
 
     def _record_failure(
         self, exc: BaseException, admission: int, t0: float | None
-    ) -> None:
+    ) -> tuple[StateChanged, ...]:
         now = self.clock()
         duration = None if t0 is None else now - t0
         slow = duration is not None and self._timed and duration >= self._slow_s
@@ -285,6 +284,7 @@ class BreakerCore:
         self._emit(events)
         if self._call_listeners:
             self._emit_call(Outcome.FAILURE, now, duration, exc)
+        return events
 
     def _exit_ignored(self, admission: int, exc: BaseException | None = None) -> None:
         with self._lock:

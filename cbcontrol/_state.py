@@ -282,6 +282,30 @@ class Machine:
         )
         return self._fire(Trigger.PROBES_PASSED, now, reason)
 
+    # -- manual moves (pybreaker's open() and half_open()) ----------------------------
+
+    def trip(self, now: float, rand: float, reason: str) -> tuple[StateChanged, ...]:
+        """Open now for the reset timeout, from any automatic state."""
+        if self.state is State.CLOSED:
+            return self._open(Trigger.TRIP, now, rand, reason)
+        if self.state is State.HALF_OPEN:
+            self.probes_in_flight = 0
+            self.opened_level += 1
+            return self._open(Trigger.PROBE_FAILED, now, rand, reason)
+        if self.state is State.OPEN:
+            self.open_until = now + self._timeout(self.opened_level, rand)
+        return ()
+
+    def half_open(self, now: float, rand: float) -> tuple[StateChanged, ...]:
+        """Admit probes now, from any automatic state."""
+        events: tuple[StateChanged, ...] = ()
+        if self.state is State.CLOSED:
+            events = self.trip(now, rand, "opened by hand")
+        if self.state is State.OPEN:
+            self.open_until = now
+            events += self.advance(now, rand)
+        return events
+
     # -- operator overrides ----------------------------------------------------------
 
     def force_open(
