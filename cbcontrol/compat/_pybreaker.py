@@ -483,13 +483,18 @@ class CircuitBreaker:
         """Record a raised call; raise CircuitBreakerError if it opened the breaker."""
         # pybreaker counts any BaseException; cbcontrol ignores cancellation.
         probe = admission > 0
+        if not isinstance(exc, Exception):
+            breaker._exit_error(exc, admission, t0)  # noqa: SLF001 - ignored
+            return
+        system = self.is_system_error(exc)
+        for listener in self.listeners:
+            if system:
+                listener.failure(self, exc)
         events = breaker._exit_error(exc, admission, t0)  # noqa: SLF001
-        if not self.is_system_error(exc):
+        if not system:
             for listener in self.listeners:
                 listener.success(self)
             return
-        for listener in self.listeners:
-            listener.failure(self, exc)
         opened = any(e.to_state is State.OPEN for e in events)
         if opened and self._throw_new_error_on_trip:
             msg = (
