@@ -77,7 +77,7 @@ class Drivers(BreakerCore):
                 self._refuse_coroutine(result, CALL)
             if self._fast == FAST_ROLL and self.clock() >= self._window.roll_at:
                 self._roll()
-            if not self._tick() & SAMPLE_MASK:
+            elif not self._tick() & SAMPLE_MASK:
                 self._sample_next()
             return result
         return self._call(fn, args, kwargs)
@@ -126,7 +126,7 @@ class Drivers(BreakerCore):
                 raise error from exc
             if self._fast == FAST_ROLL and self.clock() >= self._window.roll_at:
                 self._roll()
-            if not self._tick() & SAMPLE_MASK:
+            elif not self._tick() & SAMPLE_MASK:
                 self._sample_next()
             return result
         return await self._acall(fn, args, kwargs)
@@ -223,7 +223,7 @@ class Drivers(BreakerCore):
                     breaker._refuse_coroutine(result, CALL)
                 if fast == FAST_ROLL and breaker.clock() >= breaker._window.roll_at:
                     breaker._roll()
-                if not breaker._tick() & SAMPLE_MASK:
+                elif not breaker._tick() & SAMPLE_MASK:
                     breaker._sample_next()
                 return result
             return breaker._call(fn, args, kwargs)
@@ -246,7 +246,7 @@ class Drivers(BreakerCore):
                     raise error from exc
                 if fast == FAST_ROLL and breaker.clock() >= breaker._window.roll_at:
                     breaker._roll()
-                if not breaker._tick() & SAMPLE_MASK:
+                elif not breaker._tick() & SAMPLE_MASK:
                     breaker._sample_next()
                 return result
             return await breaker._acall(fn, args, kwargs)

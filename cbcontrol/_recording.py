@@ -215,8 +215,9 @@ class BreakerCore:
     def _count_success(self, duration: float | None) -> None:
         """An ordinary success: nothing here needs the lock (see ``_window.py``)."""
         if self._window.roll_at != NEVER and self.clock() >= self._window.roll_at:
-            self._roll()
-        ticket = self._tick()
+            ticket = self._roll()
+        else:
+            ticket = self._tick()
         if duration is not None:
             # A sampled call: keeping it lock-free means it never makes other
             # threads queue behind it.
@@ -380,16 +381,22 @@ class BreakerCore:
         else:
             self._fast = GENERAL
 
-    def _roll(self) -> None:
-        """Advance a time window past a bucket boundary, and judge what is left."""
+    def _roll(self) -> int:
+        """
+        Record a success that crossed a bucket boundary: roll, then judge.
+
+        Old successes leaving the window can raise the rates, so the window is judged
+        with this success in it. Returns the success's ticket.
+        """
         with self._lock:
             now = self.clock()
             self._window.roll(now, peek(self._tickets))
-            # Old successes leaving the window can raise the rates.
+            ticket = next(self._tickets)
             events = self._judge(now, CALL, failed=False, slow=False)
             if events:
                 self._transitioned(events, now)
         self._emit(events)
+        return ticket
 
     @staticmethod
     def _new_window(settings: Settings, ticket: int, now: float) -> Window:

@@ -8,9 +8,12 @@ suite does not reach, in particular where the shim deliberately differs.
 from __future__ import annotations
 
 import importlib
-from types import ModuleType
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from types import ModuleType
 
 SHIM = "cbcontrol.compat.circuitbreaker"
 

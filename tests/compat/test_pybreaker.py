@@ -12,12 +12,14 @@ from __future__ import annotations
 import importlib
 import threading
 import time
-from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from cbcontrol.compat import pybreaker as shim
+
+if TYPE_CHECKING:
+    from types import ModuleType
 
 SHIM = "cbcontrol.compat.pybreaker"
 
