@@ -75,7 +75,7 @@ def fail(b: CircuitBreaker, times: int = 1) -> None:
             b.call(bad)
 
 
-# -- outcomes ---------------------------------------------------------------------------
+# -- outcomes --------------------------------------------------------------------------
 
 
 def test_a_raising_rule_keeps_the_error_and_frees_the_probe_slot(
@@ -121,11 +121,12 @@ def test_acall_of_a_sync_function_is_refused_and_not_counted(
     b = make(max_failures=2)
 
     async def twice() -> None:
+        """Call acall with a sync function twice."""
         for _ in range(2):
             with pytest.raises(
                 TypeError,
-                match=r"^CircuitBreaker.acall\(\) needs an async function, got <function "
-                r"ok at .*>; use `breaker.call\(...\)` for sync functions "
+                match=r"^CircuitBreaker.acall\(\) needs an async function, got "
+                r"<function ok at .*>; use `breaker.call\(...\)` for sync functions "
                 r"\(breaker 'svc'\)$",
             ):
                 await b.acall(ok)  # type: ignore[arg-type]
@@ -143,9 +144,10 @@ def test_the_sync_decorator_refuses_coroutines_on_its_fast_path(
     b = make()
 
     async def fetch() -> int:
+        """A coroutine function."""
         return 1
 
-    guarded = b(lambda: fetch())
+    guarded = b(lambda: fetch())  # noqa: PLW0108 - a sync function returning one
     outcomes = []
     for _ in range(3):  # the first call takes the general path, the others the fast
         with pytest.raises(TypeError, match="got a coroutine function"):
@@ -168,10 +170,12 @@ def test_decorated_generators_serve_the_fallback(
 
     @b
     async def arows(n: int) -> AsyncIterator[str]:
+        """An async generator of live rows."""
         for _ in range(n):
             yield "live"
 
     async def consume() -> list[str]:
+        """Collect the async rows."""
         return [x async for x in arows(1)]
 
     assert ["cached", "cached"] == list(rows(2))
@@ -179,7 +183,7 @@ def test_decorated_generators_serve_the_fallback(
     assert 2 == b.snapshot().fallbacks
 
 
-# -- half-open -----------------------------------------------------------------------------
+# -- half-open -------------------------------------------------------------------------
 
 
 def test_a_slow_probe_reopens_a_breaker_that_opened_for_slowness(
@@ -281,7 +285,7 @@ def test_the_half_open_wait_defaults_to_request_timeout(
     assert (State.HALF_OPEN, State.OPEN) == (before, b.state)
 
 
-# -- trip rules ----------------------------------------------------------------------------
+# -- trip rules ------------------------------------------------------------------------
 
 
 def test_a_success_that_reaches_minimum_calls_can_trip(
@@ -333,7 +337,7 @@ def test_max_failures_null_needs_a_rate_rule_and_disables_the_run(
         BreakerConfig(max_failures=None)
 
 
-# -- config, naming, timing -----------------------------------------------------------------
+# -- config, naming, timing ------------------------------------------------------------
 
 
 def test_with_changes_and_model_copy_validate() -> None:
@@ -406,13 +410,16 @@ def test_request_timeout_cancels_an_awaited_call_and_counts_a_failure() -> None:
     b = CircuitBreaker("slow", BreakerConfig(max_failures=1, request_timeout=0.05))
 
     async def hang() -> None:
+        """An awaited call that never ends."""
         await asyncio.sleep(30)
 
     @b
     async def decorated() -> None:
+        """A decorated call that never ends."""
         await asyncio.sleep(30)
 
     async def scenario() -> list[str]:
+        """Run each hanging call, reset in between."""
         seen = []
         for call in (lambda: b.acall(hang), decorated):
             try:
@@ -437,6 +444,7 @@ def test_a_cancelled_call_is_not_a_failure() -> None:
     b = CircuitBreaker("c", BreakerConfig(max_failures=1))
 
     async def scenario() -> None:
+        """Cancel a call in flight."""
         task = asyncio.ensure_future(b.acall(asyncio.sleep, 10))
         await asyncio.sleep(0)
         task.cancel()

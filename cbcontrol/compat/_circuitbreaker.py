@@ -6,7 +6,7 @@ import inspect
 import math
 from datetime import UTC, datetime, timedelta
 from functools import wraps
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, ParamSpec, TypeVar, overload
 
 from cbcontrol._clock import monotonic
 from cbcontrol._events import State, StateChanged
@@ -31,6 +31,9 @@ __all__ = [
     "circuit",
     "in_exception_list",
 ]
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 STRING_TYPES = (bytes, str)
 STATE_CLOSED = "closed"
@@ -154,10 +157,10 @@ class CircuitBreaker:
 
     # -- decorating ------------------------------------------------------------------
 
-    def __call__(self, wrapped: Callable[..., Any]) -> Callable[..., Any]:
+    def __call__(self, wrapped: Callable[P, T]) -> Callable[P, T]:
         return self.decorate(wrapped)
 
-    def decorate(self, function: Callable[..., Any]) -> Callable[..., Any]:
+    def decorate(self, function: Callable[P, T]) -> Callable[P, T]:
         """Apply the breaker to a sync, async, generator or async-generator function."""
         if self._name is None:
             self._name = getattr(function, "__qualname__", None) or function.__name__
@@ -386,6 +389,17 @@ class CircuitBreakerMonitor:
         return (c for c in cls.get_circuits() if c.closed)
 
 
+@overload
+def circuit(failure_threshold: Callable[P, T]) -> Callable[P, T]: ...
+@overload
+def circuit(
+    failure_threshold: int | None = None,
+    recovery_timeout: float | None = None,
+    expected_exception: Any = None,
+    name: str | None = None,
+    fallback_function: Callable[..., Any] | None = None,
+    cls: type[CircuitBreaker] = ...,
+) -> CircuitBreaker: ...
 def circuit(
     failure_threshold: Any = None,
     recovery_timeout: float | None = None,

@@ -177,15 +177,19 @@ def test_listeners_hear_calls_and_state_changes(pb: ModuleType) -> None:
         """Records what it hears."""
 
         def before_call(self, cb: Any, func: Any, *args: Any, **kwargs: Any) -> None:
+            """Record the call."""
             heard.append(("before", func.__name__))
 
         def success(self, cb: Any) -> None:
+            """Record the success."""
             heard.append(("success",))
 
         def failure(self, cb: Any, exc: BaseException) -> None:
+            """Record the failure."""
             heard.append(("failure", type(exc).__name__))
 
         def state_change(self, cb: Any, old: Any, new: Any) -> None:
+            """Record the state change."""
             heard.append(("state", old.name, new.name))
 
     breaker = pb.CircuitBreaker(fail_max=1, listeners=[Listener()])

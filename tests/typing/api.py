@@ -97,6 +97,44 @@ async def async_use() -> None:
     print(data, again, items)
 
 
+def v2_use() -> None:
+    """The v2 additions: derived configs, fallbacks and their origin, timers."""
+    config: BreakerConfig = BreakerConfig(
+        max_failures=None, failure_rate_threshold=50, half_open_max_wait="5s"
+    ).with_changes(fallback="cache")
+    cached = CircuitBreaker(
+        "profile",
+        config,
+        fallback=lambda user_id: {"id": user_id},
+        static_fallback=dict,
+        cache_key=lambda user_id: user_id,
+    )
+    with cached.result_origin() as origin:
+        cached.call(charge, "o-6", 1)
+    source: str = origin.source
+    wait: float | None = cached.retry_after
+    stop = cached.on_state_change(lambda e: print(e.trigger), on_time=True)
+    stop()
+    by_source = cached.snapshot().fallbacks_by_source["cache"]
+    moves = cached.snapshot().transitions.get(("closed", "open"), 0)
+    print(source, wait, str(cached), by_source, moves)
+
+
+def compat_use() -> None:
+    """The drop-in shims keep the replaced libraries' names."""
+    from cbcontrol.compat import circuitbreaker, pybreaker
+
+    db = pybreaker.CircuitBreaker(fail_max=3, reset_timeout=30, name="db")
+    db.fail_max = 4
+    state: str = db.current_state
+
+    @circuitbreaker.circuit(failure_threshold=2, name="search")
+    def search() -> str:
+        return "hits"
+
+    print(state, search(), db.call(charge, "o-7", 2))
+
+
 def plane_use() -> None:
     """The control plane and the builder."""
     source = InMemoryConfigSource()

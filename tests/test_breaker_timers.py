@@ -1,0 +1,114 @@
+"""On-time transitions: the shared timer thread, and who opts in to it."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import weakref
+from typing import TYPE_CHECKING
+
+import cbcontrol
+from cbcontrol import BreakerConfig, CircuitBreaker, State, StateChanged, Trigger
+from cbcontrol._timers import TIMERS, Timers
+from tests.support.waiting import wait_until
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+WAIT_S = 5.0
+
+
+class Box:
+    """Something to refer to weakly, with a method the timer thread calls."""
+
+    def __init__(self, action: Callable[[], object]) -> None:
+        self.action = action
+
+    def fire(self) -> None:
+        """Run the action."""
+        self.action()
+
+
+def test_the_thread_runs_callbacks_in_order_and_survives_errors() -> None:
+    """A raising callback is logged; later ones still run, earliest deadline first."""
+    timers = Timers()
+    ran: list[str] = []
+    done = threading.Event()
+
+    def boom() -> None:
+        raise RuntimeError("callback bug")
+
+    boxes = [
+        Box(lambda: (ran.append("second"), done.set())),
+        Box(boom),
+        Box(lambda: ran.append("first")),
+    ]
+    timers.call_later(0.03, weakref.WeakMethod(boxes[0].fire))
+    timers.call_later(0.0, weakref.WeakMethod(boxes[1].fire))
+    timers.call_later(0.01, weakref.WeakMethod(boxes[2].fire))
+
+    assert done.wait(WAIT_S)
+    assert ["first", "second"] == ran
+
+
+def test_a_callback_whose_owner_is_gone_is_skipped() -> None:
+    """Breakers are held weakly: one that was collected is never called."""
+    timers = Timers()
+    ran: list[str] = []
+    done = threading.Event()
+    gone = Box(lambda: ran.append("gone"))
+    kept = Box(done.set)
+    timers.call_later(0.0, weakref.WeakMethod(gone.fire))
+    timers.call_later(0.01, weakref.WeakMethod(kept.fire))
+    del gone
+
+    assert done.wait(WAIT_S)
+    assert [] == ran
+
+
+def test_an_on_time_listener_hears_half_open_without_a_call() -> None:
+    """The open -> half-open event arrives when due, with no traffic."""
+    breaker = CircuitBreaker("dep", BreakerConfig(max_failures=1, reset_timeout=0.05))
+    heard: list[StateChanged] = []
+    arrived = threading.Event()
+
+    def listener(event: StateChanged) -> None:
+        heard.append(event)
+        if event.to_state is State.HALF_OPEN:
+            arrived.set()
+
+    breaker.on_state_change(listener, on_time=True)
+    with contextlib.suppress(ValueError):
+        breaker.call(int, "x")
+
+    assert arrived.wait(WAIT_S)
+    assert [Trigger.TRIP, Trigger.TIMEOUT] == [e.trigger for e in heard]
+    assert State.HALF_OPEN == breaker._machine.state
+
+
+def test_without_an_on_time_listener_nothing_is_scheduled() -> None:
+    """A breaker nobody asked for on-time events never wakes the timer thread."""
+    breaker = CircuitBreaker("quiet", BreakerConfig(max_failures=1, reset_timeout=60))
+    before = TIMERS.pending()
+    breaker.on_state_change(lambda event: None)
+
+    with contextlib.suppress(ValueError):
+        breaker.call(int, "x")
+
+    assert before == TIMERS.pending()
+    assert State.OPEN == breaker._machine.state
+
+
+def test_the_planes_breakers_move_to_half_open_on_time() -> None:
+    """The plane opts in, so its status follows open -> half-open without a call."""
+    with cbcontrol.connect("memory://", app="t", environ={}) as plane:
+        breaker = plane.breaker(
+            "payment", code={"max_failures": 1, "reset_timeout": 0.05}
+        )
+        with contextlib.suppress(ValueError):
+            breaker.call(int, "x")
+
+        moved = wait_until(lambda: breaker._machine.state is State.HALF_OPEN)
+
+    assert moved
+    assert "half_open" == plane.status().breakers["payment"].state
