@@ -23,7 +23,7 @@ from types import CodeType, CoroutineType, TracebackType
 from typing import TYPE_CHECKING, Any, ParamSpec, Self, TypeVar, overload
 
 from cbcontrol import _deadline
-from cbcontrol._fallback import MISS, mark
+from cbcontrol._fallback import MISS, NOT_SERVED, mark
 from cbcontrol._recording import (
     CALL,
     FAST_ROLL,
@@ -31,7 +31,6 @@ from cbcontrol._recording import (
     BreakerCore,
     logger,
 )
-from cbcontrol.exceptions import CircuitOpenError
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Generator
@@ -84,10 +83,12 @@ class Drivers(BreakerCore):
 
     def _call(self, fn: Callable[..., T], args: Any, kwargs: Any) -> T:
         """The sync general path."""
-        try:
-            admission, t0 = self._enter()
-        except CircuitOpenError as err:
-            return self._serve(err, args, kwargs)  # type: ignore[no-any-return]
+        admission, t0, error = self._admit()
+        if error is not None:
+            served = self._serve(args, kwargs)
+            if served is NOT_SERVED:
+                raise error
+            return served  # type: ignore[no-any-return]
         try:
             result = fn(*args, **kwargs)
         except BaseException as exc:
@@ -135,10 +136,11 @@ class Drivers(BreakerCore):
         self, fn: Callable[..., Awaitable[T]], args: Any, kwargs: Any
     ) -> T:
         """The async general path."""
-        try:
-            admission, t0 = self._enter()
-        except CircuitOpenError as err:
-            served = self._serve(err, args, kwargs)
+        admission, t0, error = self._admit()
+        if error is not None:
+            served = self._serve(args, kwargs)
+            if served is NOT_SERVED:
+                raise error
             return await served if inspect.isawaitable(served) else served  # type: ignore[no-any-return]
         timeout = self._settings.request_timeout
         if timeout is not None:
@@ -146,10 +148,10 @@ class Drivers(BreakerCore):
         try:
             result = await fn(*args, **kwargs)
         except BaseException as exc:
-            error = self._async_error(exc, admission, t0, fn, sys._getframe())  # noqa: SLF001
-            if error is exc:
+            seen = self._async_error(exc, admission, t0, fn, sys._getframe())  # noqa: SLF001
+            if seen is exc:
                 raise
-            raise error from exc
+            raise seen from exc
         self._exit_ok(admission, t0)
         if self._fallback.cache is not None:
             self._remember(args, kwargs, result)
@@ -262,10 +264,12 @@ class Drivers(BreakerCore):
         def guarded(*args: P.args, **kwargs: P.kwargs) -> Generator[T, Any, Any]:
             # The whole iteration is one call, admitted at the first next(); a
             # consumer that stops early raises GeneratorExit, which is ignored.
-            try:
-                admission, t0 = breaker._enter()
-            except CircuitOpenError as err:
-                return (yield from breaker._serve(err, args, kwargs))
+            admission, t0, error = breaker._admit()
+            if error is not None:
+                served = breaker._serve(args, kwargs)
+                if served is NOT_SERVED:
+                    raise error
+                return (yield from served)
             try:
                 result = yield from fn(*args, **kwargs)
             except BaseException as exc:
@@ -283,10 +287,11 @@ class Drivers(BreakerCore):
 
         @functools.wraps(fn)
         async def guarded(*args: P.args, **kwargs: P.kwargs) -> AsyncIterator[T]:
-            try:
-                admission, t0 = breaker._enter()
-            except CircuitOpenError as err:
-                served = breaker._serve(err, args, kwargs)
+            admission, t0, error = breaker._admit()
+            if error is not None:
+                served = breaker._serve(args, kwargs)
+                if served is NOT_SERVED:
+                    raise error
                 if hasattr(served, "__aiter__"):
                     async for item in served:
                         yield item
@@ -341,11 +346,11 @@ class Drivers(BreakerCore):
 
     # -- the fallback chain ------------------------------------------------------------
 
-    def _serve(
-        self, error: CircuitOpenError, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Any:
-        """Answer a rejected call from the fallback chain, or raise ``error``."""
+    def _serve(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Answer a rejected call from the fallback chain, else ``NOT_SERVED``."""
         chain = self._fallback
+        if chain.idle:
+            return NOT_SERVED
         cache = chain.cache
         if cache is not None:
             key = self._cache_key(args, kwargs)
@@ -365,7 +370,7 @@ class Drivers(BreakerCore):
                     self._count_fallback(source)
                 mark(self, source)
                 return chain.produce(source, args, kwargs)
-        raise error
+        return NOT_SERVED
 
     def _count_fallback(self, source: str) -> None:
         """One more result served by ``source`` (lock held)."""

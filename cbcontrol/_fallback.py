@@ -139,7 +139,14 @@ class FallbackChain:
         cache_key: Maps the call's arguments to a cache key.
     """
 
-    __slots__ = ("alternative", "cache", "cache_key", "static", "static_factory")
+    __slots__ = (
+        "alternative",
+        "cache",
+        "cache_key",
+        "idle",
+        "static",
+        "static_factory",
+    )
 
     def __init__(
         self,
@@ -154,6 +161,7 @@ class FallbackChain:
         self.static_factory = static_factory
         self.cache_key = cache_key
         self.cache: ResponseCache | None = None
+        self.idle = alternative is None and static is NO_VALUE  # nothing can serve
 
     def configure(self, settings: Settings) -> None:
         """Create, retune or drop the cache for the ``fallback`` field's value."""
@@ -163,6 +171,9 @@ class FallbackChain:
             self.cache = ResponseCache(settings.cache_max_entries, settings.cache_ttl)
         else:
             self.cache.retune(settings.cache_max_entries, settings.cache_ttl)
+        self.idle = (
+            self.cache is None and self.alternative is None and self.static is NO_VALUE
+        )
 
     def key(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Hashable | None:
         """The cache key of a call (None: not cacheable)."""
@@ -194,3 +205,6 @@ class FallbackChain:
 
 MISS: Final = _MISS
 """What :meth:`ResponseCache.get` returns for a missing or expired key."""
+
+NOT_SERVED: Final[Any] = object()
+"""No part of the chain could answer the rejected call."""

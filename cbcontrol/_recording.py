@@ -161,7 +161,14 @@ class BreakerCore:
     # -- admission ---------------------------------------------------------------------
 
     def _enter(self) -> tuple[int, float | None]:
-        """Admit or reject a call; returns the admission and the start time if timed."""
+        """Admit a call or raise; returns the admission and the start time if timed."""
+        admission, t0, error = self._admit()
+        if error is not None:
+            raise error
+        return admission, t0
+
+    def _admit(self) -> tuple[int, float | None, CircuitOpenError | None]:
+        """Admit or reject a call: the admission, the start time if timed, the error."""
         machine = self._machine
         state = machine.state
         if state is CLOSED or (
@@ -170,27 +177,29 @@ class BreakerCore:
             # Read without the lock: the machine leaves these states only under the
             # lock, and a call admitted just before a trip is one admitted in time.
             timed = self._timed or self._sampling
-            return CALL, self.clock() if timed else None
+            return CALL, self.clock() if timed else None, None
         with self._lock:
             now = self.clock()
-            admission, events = machine.admit(now, self._rand())
+            admission, events = machine.admit(now, self._rand)
             if events:
                 self._transitioned(events, now)
+            error = None
             if admission == REJECT:
                 self._rejections += 1
                 error = CircuitOpenError(
                     self.name,
-                    machine.state.value,
+                    machine.state._value_,
                     machine.retry_after(now),
                     machine.override_reason,
                 )
             timed = self._timed or self._sampling
-        self._emit(events)
-        if admission == REJECT:
+        if events:
+            self._emit(events)
+        if error is not None:
             if self._call_listeners:
                 self._emit_call(Outcome.REJECTED, now, None, error)
-            raise error
-        return admission, self.clock() if timed else None
+            return admission, None, error
+        return admission, self.clock() if timed else None, None
 
     # -- recording ---------------------------------------------------------------------
 
@@ -458,7 +467,7 @@ class BreakerCore:
         with self._lock:
             now = self.clock()
             self._wake_at = math.nan
-            events = self._machine.advance(now, self._rand())
+            events = self._machine.advance(now, self._rand)
             if events:
                 self._transitioned(events, now)
         self._emit(events)

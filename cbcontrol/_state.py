@@ -6,8 +6,9 @@ Theory of operation
 
 Rule 1: this module never reads a clock, takes a lock, sleeps, logs or imports a
 client library. Time arrives as the ``now`` argument, randomness (for jitter) as the
-``rand`` argument in ``[0, 1)``. The breaker shell in ``_breaker.py`` owns the clock and
-the lock and calls in here while holding the lock.
+``rand`` argument in ``[0, 1)`` (for :meth:`Machine.admit` and
+:meth:`Machine.advance`, which rarely need it, a function returning one). The breaker
+shell owns the clock and the lock and calls in here while holding the lock.
 
 Rule 2: every change of state goes through :meth:`Machine._fire`, which looks the
 ``(state, trigger)`` pair up in :data:`TRANSITIONS`. A pair that is not in the table
@@ -42,12 +43,22 @@ then scaled by ``1 + jitter * (2 * rand - 1)``. Closing resets n to 0.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from cbcontrol._events import State, StateChanged, Trigger
 from cbcontrol._policy import rate_breach
 from cbcontrol._settings import Settings
 from cbcontrol.exceptions import TransitionError
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 __all__ = ["TRANSITIONS", "Admission", "Machine", "MachineSettings"]
+
+
+def _HALF() -> float:  # noqa: N802 - a constant, as a function
+    return 0.5
+
 
 _ALL = tuple(State)
 
@@ -148,6 +159,8 @@ class Machine:
         0 when a call would be admitted now. Half-open with every probe slot taken:
         the time the breaker would stay open if the probes fail, the honest bound.
         """
+        if self.state is State.OPEN and now < self.open_until:
+            return self.open_until - now  # the common case: a rejection while open
         state = self.state_at(now)
         if state is State.FORCED_OPEN:
             until = self.override_until
@@ -176,7 +189,9 @@ class Machine:
 
     # -- time ------------------------------------------------------------------------
 
-    def advance(self, now: float, rand: float = 0.5) -> tuple[StateChanged, ...]:
+    def advance(
+        self, now: float, rand: Callable[[], float] = _HALF
+    ) -> tuple[StateChanged, ...]:
         """Apply the timers due at ``now``: override expiry, reset, probe wait."""
         events: tuple[StateChanged, ...] = ()
         if self.override_until is not None and now >= self.override_until:
@@ -191,7 +206,7 @@ class Machine:
             self.opened_level += 1
             wait = self.settings.probe_wait
             reason = f"probe(s) still running after the half-open wait of {wait:g}s"
-            events += self._open(Trigger.PROBE_TIMEOUT, now, rand, reason)
+            events += self._open(Trigger.PROBE_TIMEOUT, now, rand(), reason)
         return events
 
     def _probes_overdue(self, now: float) -> bool:
@@ -200,9 +215,12 @@ class Machine:
     # -- calls -----------------------------------------------------------------------
 
     def admit(
-        self, now: float, rand: float = 0.5
+        self, now: float, rand: Callable[[], float] = _HALF
     ) -> tuple[int, tuple[StateChanged, ...]]:
         """Decide whether a call may proceed; applies the timers that are due first."""
+        state = self.state
+        if state is State.OPEN and now < self.open_until and not self.override_until:
+            return Admission.REJECT, ()  # the common rejection, without the timers
         events = self.advance(now, rand)
         state = self.state
         if state is State.CLOSED or state is State.FORCED_CLOSED:
@@ -303,7 +321,7 @@ class Machine:
             events = self.trip(now, rand, "opened by hand")
         if self.state is State.OPEN:
             self.open_until = now
-            events += self.advance(now, rand)
+            events += self.advance(now, lambda: rand)
         return events
 
     # -- operator overrides ----------------------------------------------------------

@@ -60,17 +60,20 @@ class CircuitOpenError(CBControlError):
         retry_after_s: float | None,
         reason: str | None = None,
     ) -> None:
+        # The message is made when read: a rejection is on the fail-fast path.
+        super().__init__(breaker, state, retry_after_s, reason)
         self.breaker = breaker
         self.state = state
         self.retry_after_s = retry_after_s
         self.reason = reason
-        if retry_after_s is None:
+
+    def __str__(self) -> str:
+        if self.retry_after_s is None:
             when = "until an operator clears it"
         else:
-            when = f"retry after {retry_after_s:.3f}s"
-        why = f" ({reason})" if reason else ""
-        msg = f'circuit breaker "{breaker}" is {state}{why}; {when}'
-        super().__init__(msg)
+            when = f"retry after {self.retry_after_s:.3f}s"
+        why = f" ({self.reason})" if self.reason else ""
+        return f'circuit breaker "{self.breaker}" is {self.state}{why}; {when}'
 
     def __reduce__(self) -> tuple[object, ...]:
         return (

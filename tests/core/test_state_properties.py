@@ -84,7 +84,7 @@ DELAYS = st.just(0.0) | st.floats(0, 2) | st.integers(0, 70).map(float)
 
 # Which rule may cause which trigger: anything else is an event out of nowhere.
 CAUSES = {
-    Trigger.TRIP: {"failure"},
+    Trigger.TRIP: {"failure", "success"},
     Trigger.TIMEOUT: {"success", "failure", "ignored"},
     Trigger.PROBE_FAILED: {"failure"},
     Trigger.PROBES_PASSED: {"success"},
@@ -178,6 +178,14 @@ class BreakerStateMachine(RuleBasedStateMachine):
         if kind == "success":
             m.successes += 1
             m.consecutive = 0
+            if before is State.CLOSED:  # a success can take the window to the rate
+                calls, fails = self._window_stats()
+                should_trip = (
+                    config.failure_rate_threshold is not None
+                    and calls >= config.minimum_calls
+                    and fails * 100.0 >= config.failure_rate_threshold * calls
+                )
+                assert should_trip == (Trigger.TRIP in triggers)
             if before is State.HALF_OPEN:
                 m.probe_successes += 1
                 closes = m.probe_successes >= config.success_threshold
