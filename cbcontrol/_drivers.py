@@ -27,6 +27,7 @@ from cbcontrol._fallback import MISS, NOT_SERVED, mark
 from cbcontrol._recording import (
     CALL,
     FAST_ROLL,
+    REJECT,
     SAMPLE_MASK,
     BreakerCore,
     logger,
@@ -83,11 +84,11 @@ class Drivers(BreakerCore):
 
     def _call(self, fn: Callable[..., T], args: Any, kwargs: Any) -> T:
         """The sync general path."""
-        admission, t0, error = self._admit()
-        if error is not None:
+        admission, t0 = self._admit()
+        if admission == REJECT:
             served = self._serve(args, kwargs)
             if served is NOT_SERVED:
-                raise error
+                raise self._rejection(t0)
             return served  # type: ignore[no-any-return]
         try:
             result = fn(*args, **kwargs)
@@ -136,11 +137,11 @@ class Drivers(BreakerCore):
         self, fn: Callable[..., Awaitable[T]], args: Any, kwargs: Any
     ) -> T:
         """The async general path."""
-        admission, t0, error = self._admit()
-        if error is not None:
+        admission, t0 = self._admit()
+        if admission == REJECT:
             served = self._serve(args, kwargs)
             if served is NOT_SERVED:
-                raise error
+                raise self._rejection(t0)
             return await served if inspect.isawaitable(served) else served  # type: ignore[no-any-return]
         timeout = self._settings.request_timeout
         if timeout is not None:
@@ -264,11 +265,11 @@ class Drivers(BreakerCore):
         def guarded(*args: P.args, **kwargs: P.kwargs) -> Generator[T, Any, Any]:
             # The whole iteration is one call, admitted at the first next(); a
             # consumer that stops early raises GeneratorExit, which is ignored.
-            admission, t0, error = breaker._admit()
-            if error is not None:
+            admission, t0 = breaker._admit()
+            if admission == REJECT:
                 served = breaker._serve(args, kwargs)
                 if served is NOT_SERVED:
-                    raise error
+                    raise breaker._rejection(t0)
                 return (yield from served)
             try:
                 result = yield from fn(*args, **kwargs)
@@ -287,11 +288,11 @@ class Drivers(BreakerCore):
 
         @functools.wraps(fn)
         async def guarded(*args: P.args, **kwargs: P.kwargs) -> AsyncIterator[T]:
-            admission, t0, error = breaker._admit()
-            if error is not None:
+            admission, t0 = breaker._admit()
+            if admission == REJECT:
                 served = breaker._serve(args, kwargs)
                 if served is NOT_SERVED:
-                    raise error
+                    raise breaker._rejection(t0)
                 if hasattr(served, "__aiter__"):
                     async for item in served:
                         yield item

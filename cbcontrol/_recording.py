@@ -162,13 +162,18 @@ class BreakerCore:
 
     def _enter(self) -> tuple[int, float | None]:
         """Admit a call or raise; returns the admission and the start time if timed."""
-        admission, t0, error = self._admit()
-        if error is not None:
-            raise error
+        admission, t0 = self._admit()
+        if admission == REJECT:
+            raise self._rejection(t0)
         return admission, t0
 
-    def _admit(self) -> tuple[int, float | None, CircuitOpenError | None]:
-        """Admit or reject a call: the admission, the start time if timed, the error."""
+    def _admit(self) -> tuple[int, Any]:
+        """
+        Admit or reject a call: the admission, and the start time if timed.
+
+        For a rejection the second item is the time it happened: the error is built
+        only if no fallback serves the call (:meth:`_rejection`).
+        """
         machine = self._machine
         state = machine.state
         if state is CLOSED or (
@@ -177,29 +182,34 @@ class BreakerCore:
             # Read without the lock: the machine leaves these states only under the
             # lock, and a call admitted just before a trip is one admitted in time.
             timed = self._timed or self._sampling
-            return CALL, self.clock() if timed else None, None
+            return CALL, self.clock() if timed else None
         with self._lock:
             now = self.clock()
             admission, events = machine.admit(now, self._rand)
             if events:
                 self._transitioned(events, now)
-            error = None
             if admission == REJECT:
                 self._rejections += 1
-                error = CircuitOpenError(
-                    self.name,
-                    machine.state._value_,
-                    machine.retry_after(now),
-                    machine.override_reason,
-                )
             timed = self._timed or self._sampling
         if events:
             self._emit(events)
-        if error is not None:
+        if admission == REJECT:
             if self._call_listeners:
+                error = self._rejection(now)
                 self._emit_call(Outcome.REJECTED, now, None, error)
-            return admission, None, error
-        return admission, self.clock() if timed else None, None
+            return admission, now
+        return admission, self.clock() if timed else None
+
+    def _rejection(self, now: float) -> CircuitOpenError:
+        """The error for a call rejected at ``now``."""
+        machine = self._machine
+        with self._lock:
+            return CircuitOpenError(
+                self.name,
+                machine.state._value_,
+                machine.retry_after(now),
+                machine.override_reason,
+            )
 
     # -- recording ---------------------------------------------------------------------
 
