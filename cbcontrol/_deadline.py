@@ -100,7 +100,10 @@ _WATCHES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Watch] = (
 
 def watch(timeout: float) -> None:
     """Make sure the running loop has a watcher ticking fast enough for ``timeout``."""
-    loop = asyncio.get_running_loop()
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:  # another event loop (trio): no watcher, no enforcement
+        return
     tick = min(MAX_TICK_S, max(MIN_TICK_S, timeout / 8))
     current = _WATCHES.get(loop)
     if current is None:

@@ -28,6 +28,7 @@ import dataclasses
 import json
 import sys
 import threading
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import cbcontrol
@@ -65,9 +66,13 @@ def _calls(breaker: CircuitBreaker, count: int, *, healthy: bool) -> dict[str, i
 
 
 def _jsonable(value: Any) -> Any:
-    """Snapshot values as JSON: states as their names."""
+    """Snapshot values as JSON: states as their names, mappings as objects."""
     if isinstance(value, cbcontrol.State):
         return value.value
+    if isinstance(value, Mapping):  # transitions are keyed by (from, to) pairs
+        return {
+            "->".join(k) if isinstance(k, tuple) else k: v for k, v in value.items()
+        }
     return value
 
 
@@ -93,6 +98,8 @@ def _answer(
     breaker: CircuitBreaker,
     transitions: _Transitions,
     outcomes: dict[str, int],
+    *,
+    calls: bool,
 ) -> str:
     snap = breaker.snapshot()
     return json.dumps(
@@ -101,7 +108,9 @@ def _answer(
             "state": snap.state.value,
             "max_failures": breaker.config.max_failures,
             "generation": plane.observed_generation(breaker.name),
-            "transitions": transitions.drain(),
+            # A status poll leaves them queued: the next call's answer reports them,
+            # whether a call or the timer thread (at an override's expiry) made them.
+            "transitions": transitions.drain() if calls else [],
             "snapshot": {
                 f.name: _jsonable(getattr(snap, f.name))
                 for f in dataclasses.fields(snap)
@@ -134,7 +143,10 @@ def main() -> int:
                 error = {"error": f"unknown command: {line.strip()!r}"}
                 print(json.dumps(error), flush=True)
                 continue
-            print(_answer(plane, payment, transitions, outcomes), flush=True)
+            answer = _answer(
+                plane, payment, transitions, outcomes, calls=command != "status"
+            )
+            print(answer, flush=True)
     finally:
         plane.close()
     return 0

@@ -176,20 +176,7 @@ class BreakerStateMachine(RuleBasedStateMachine):
         if Trigger.TIMEOUT in triggers:
             m.probe_successes = 0
         if kind == "success":
-            m.successes += 1
-            m.consecutive = 0
-            if before is State.CLOSED:  # a success can take the window to the rate
-                calls, fails = self._window_stats()
-                should_trip = (
-                    config.failure_rate_threshold is not None
-                    and calls >= config.minimum_calls
-                    and fails * 100.0 >= config.failure_rate_threshold * calls
-                )
-                assert should_trip == (Trigger.TRIP in triggers)
-            if before is State.HALF_OPEN:
-                m.probe_successes += 1
-                closes = m.probe_successes >= config.success_threshold
-                assert closes == (Trigger.PROBES_PASSED in triggers)
+            self._check_success(before, triggers)
         else:
             m.failures += 1
             m.consecutive += 1
@@ -204,6 +191,23 @@ class BreakerStateMachine(RuleBasedStateMachine):
             )
             assert should_trip == (Trigger.TRIP in triggers)
             assert (before is State.HALF_OPEN) == (Trigger.PROBE_FAILED in triggers)
+
+    def _check_success(self, before: State, triggers: list[Trigger]) -> None:
+        config, m = self.breaker.config, self.model
+        m.successes += 1
+        m.consecutive = 0
+        if before is State.CLOSED:  # a success can take the window to the rate
+            calls, fails = self._window_stats()
+            should_trip = (
+                config.failure_rate_threshold is not None
+                and calls >= config.minimum_calls
+                and fails * 100.0 >= config.failure_rate_threshold * calls
+            )
+            assert should_trip == (Trigger.TRIP in triggers)
+        if before is State.HALF_OPEN:
+            m.probe_successes += 1
+            closes = m.probe_successes >= config.success_threshold
+            assert closes == (Trigger.PROBES_PASSED in triggers)
 
     @rule(after=DELAYS)
     def call_success(self, after: float) -> None:
