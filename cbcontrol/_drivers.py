@@ -77,7 +77,7 @@ class Drivers(BreakerCore):
                 self._refuse_coroutine(result, CALL)
             if self._fast == FAST_ROLL and self.clock() >= self._window.roll_at:
                 self._roll()
-            elif not self._tick() & SAMPLE_MASK:
+            elif not next(self._tickets) & SAMPLE_MASK:
                 self._sample_next()
             return result
         return self._call(fn, args, kwargs)
@@ -128,7 +128,7 @@ class Drivers(BreakerCore):
                 raise error from exc
             if self._fast == FAST_ROLL and self.clock() >= self._window.roll_at:
                 self._roll()
-            elif not self._tick() & SAMPLE_MASK:
+            elif not next(self._tickets) & SAMPLE_MASK:
                 self._sample_next()
             return result
         return await self._acall(fn, args, kwargs)
@@ -226,7 +226,7 @@ class Drivers(BreakerCore):
                     breaker._refuse_coroutine(result, CALL)
                 if fast == FAST_ROLL and breaker.clock() >= breaker._window.roll_at:
                     breaker._roll()
-                elif not breaker._tick() & SAMPLE_MASK:
+                elif not next(breaker._tickets) & SAMPLE_MASK:
                     breaker._sample_next()
                 return result
             return breaker._call(fn, args, kwargs)
@@ -249,7 +249,7 @@ class Drivers(BreakerCore):
                     raise error from exc
                 if fast == FAST_ROLL and breaker.clock() >= breaker._window.roll_at:
                     breaker._roll()
-                elif not breaker._tick() & SAMPLE_MASK:
+                elif not next(breaker._tickets) & SAMPLE_MASK:
                     breaker._sample_next()
                 return result
             return await breaker._acall(fn, args, kwargs)

@@ -148,7 +148,6 @@ class Metrics(BreakerCore):
 
     def _zero_counters(self) -> None:
         self._tickets = itertools.count()
-        self._tick = self._tickets.__next__
         self._failures = 0
         self._ignored = 0
         self._rejections = 0

@@ -110,7 +110,6 @@ class BreakerCore:
         "_slow_total",
         "_sources",
         "_state_listeners",
-        "_tick",
         "_tickets",
         "_timed",
         "_timely",
@@ -145,7 +144,6 @@ class BreakerCore:
     _fast: int
     _wake_at: float  # the deadline the timer thread will wake this breaker for
     _tickets: itertools.count[int]
-    _tick: Callable[[], int]
     _failures: int
     _ignored: int
     _rejections: int
@@ -236,7 +234,7 @@ class BreakerCore:
         if self._window.roll_at != NEVER and self.clock() >= self._window.roll_at:
             ticket = self._roll()
         else:
-            ticket = self._tick()
+            ticket = next(self._tickets)
         if duration is not None:
             # A sampled call: keeping it lock-free means it never makes other
             # threads queue behind it.
