@@ -86,6 +86,8 @@ class Drivers(BreakerCore):
         """The sync general path."""
         admission, t0 = self._admit()
         if admission == REJECT:
+            if self._fallback.idle:
+                raise self._rejection(t0)
             served = self._serve(args, kwargs)
             if served is NOT_SERVED:
                 raise self._rejection(t0)

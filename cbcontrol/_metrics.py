@@ -96,7 +96,7 @@ class Metrics(BreakerCore):
             count = min(self._latency_count, LATENCY_SAMPLES)
             samples = sorted(self._latency[:count]) if self._latency else []
             failures, ignored = self._failures, self._ignored
-            rejections, slow_total = self._rejections, self._slow_total
+            rejections, slow_total = peek(self._rejected), self._slow_total
             # Successes do not touch the run (they take no lock): it is current only
             # if the last recorded call was its last failure.
             consecutive = self._consecutive if self._last_fail == ticket - 1 else 0
@@ -150,7 +150,7 @@ class Metrics(BreakerCore):
         self._tickets = itertools.count()
         self._failures = 0
         self._ignored = 0
-        self._rejections = 0
+        self._rejected = itertools.count()
         self._fallbacks = None
         self._cache_hits = 0
         self._cache_misses = 0

@@ -103,7 +103,7 @@ class BreakerCore:
         "_machine",
         "_pending",
         "_rand",
-        "_rejections",
+        "_rejected",
         "_sampling",
         "_settings",
         "_slow_s",
@@ -146,7 +146,7 @@ class BreakerCore:
     _tickets: itertools.count[int]
     _failures: int
     _ignored: int
-    _rejections: int
+    _rejected: itertools.count[int]  # rejections so far, counted without the lock
     _fallbacks: dict[str, int] | None
     _cache_hits: int
     _cache_misses: int
@@ -181,13 +181,18 @@ class BreakerCore:
             # lock, and a call admitted just before a trip is one admitted in time.
             timed = self._timed or self._sampling
             return CALL, self.clock() if timed else None
+        now = self.clock()
+        if machine.rejects(now) and not self._call_listeners:
+            # Plainly open: nothing changes, so no lock (the count is atomic).
+            next(self._rejected)
+            return REJECT, now
         with self._lock:
             now = self.clock()
             admission, events = machine.admit(now, self._rand)
             if events:
                 self._transitioned(events, now)
             if admission == REJECT:
-                self._rejections += 1
+                next(self._rejected)
             timed = self._timed or self._sampling
         if events:
             self._emit(events)
@@ -199,15 +204,14 @@ class BreakerCore:
         return admission, self.clock() if timed else None
 
     def _rejection(self, now: float) -> CircuitOpenError:
-        """The error for a call rejected at ``now``."""
+        """The error for a call rejected at ``now`` (read racily: it is a message)."""
         machine = self._machine
-        with self._lock:
-            return CircuitOpenError(
-                self.name,
-                machine.state._value_,
-                machine.retry_after(now),
-                machine.override_reason,
-            )
+        return CircuitOpenError(
+            self.name,
+            machine.state._value_,
+            machine.retry_after(now),
+            machine.override_reason,
+        )
 
     # -- recording ---------------------------------------------------------------------
 

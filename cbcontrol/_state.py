@@ -218,9 +218,8 @@ class Machine:
         self, now: float, rand: Callable[[], float] = _HALF
     ) -> tuple[int, tuple[StateChanged, ...]]:
         """Decide whether a call may proceed; applies the timers that are due first."""
-        state = self.state
-        if state is State.OPEN and now < self.open_until and not self.override_until:
-            return Admission.REJECT, ()  # the common rejection, without the timers
+        if self.rejects(now):
+            return Admission.REJECT, ()
         events = self.advance(now, rand)
         state = self.state
         if state is State.CLOSED or state is State.FORCED_CLOSED:
@@ -234,6 +233,14 @@ class Machine:
             self.probes_in_flight += 1
             return self.episode, events
         return Admission.REJECT, events
+
+    def rejects(self, now: float) -> bool:
+        """The common rejection: open, its reset timeout still running, no override."""
+        return (
+            self.state is State.OPEN
+            and now < self.open_until
+            and self.override_until is None
+        )
 
     def _current(self, probe: int) -> bool:
         """Is ``probe`` a probe ticket of the half-open episode in progress?"""

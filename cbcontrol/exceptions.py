@@ -60,8 +60,8 @@ class CircuitOpenError(CBControlError):
         retry_after_s: float | None,
         reason: str | None = None,
     ) -> None:
-        # The message is made when read: a rejection is on the fail-fast path.
-        super().__init__(breaker, state, retry_after_s, reason)
+        # The message is made when read, and BaseException.__new__ has set ``args``
+        # already: a rejection is on the fail-fast path.
         self.breaker = breaker
         self.state = state
         self.retry_after_s = retry_after_s
