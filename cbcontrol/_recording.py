@@ -250,9 +250,27 @@ class BreakerCore:
         self, admission: int, now: float, duration: float | None, *, slow: bool
     ) -> tuple[StateChanged, ...]:
         """A probe's, a slow call's or a judged success (lock held)."""
+        return self._record(admission, now, duration, failed=False, slow=slow)
+
+    def _record(
+        self,
+        admission: int,
+        now: float,
+        duration: float | None,
+        *,
+        failed: bool,
+        slow: bool,
+    ) -> tuple[StateChanged, ...]:
+        """Take a ticket for a call, count it, judge the window (lock held)."""
         if now >= self._window.roll_at:
             self._window.roll(now, peek(self._tickets))
         ticket = next(self._tickets)
+        if failed:
+            self._failures += 1
+            self._consecutive = (
+                self._consecutive + 1 if ticket == self._last_fail + 1 else 1
+            )
+            self._last_fail = ticket
         if duration is not None:
             self._record_latency(duration, ticket)
         if self._sampling:
@@ -260,8 +278,9 @@ class BreakerCore:
             self._refresh_fast()
         if slow:
             self._slow_total += 1
-            self._window.add(ticket, failed=False, slow=True, now=now)
-        events = self._judge(now, admission, failed=False, slow=slow)
+        if failed or slow:
+            self._window.add(ticket, failed=failed, slow=slow, now=now)
+        events = self._judge(now, admission, failed=failed, slow=slow)
         if events:
             self._transitioned(events, now)
         return events
@@ -286,23 +305,7 @@ class BreakerCore:
         duration = None if t0 is None else now - t0
         slow = duration is not None and self._timed and duration >= self._slow_s
         with self._lock:
-            ticket = next(self._tickets)
-            self._failures += 1
-            self._consecutive = (
-                self._consecutive + 1 if ticket == self._last_fail + 1 else 1
-            )
-            self._last_fail = ticket
-            if duration is not None:
-                self._record_latency(duration, ticket)
-            if self._sampling:
-                self._sampling = False
-                self._refresh_fast()
-            if slow:
-                self._slow_total += 1
-            self._window.add(ticket, failed=True, slow=slow, now=now)
-            events = self._judge(now, admission, failed=True, slow=slow)
-            if events:
-                self._transitioned(events, now)
+            events = self._record(admission, now, duration, failed=True, slow=slow)
         self._emit(events)
         if self._call_listeners:
             self._emit_call(Outcome.FAILURE, now, duration, exc)

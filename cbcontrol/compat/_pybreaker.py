@@ -6,7 +6,7 @@ import contextlib
 import functools
 import inspect
 import types
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from cbcontrol._events import State, StateChanged
 from cbcontrol.compat._registry import backing_breaker, retune
@@ -89,45 +89,39 @@ class CircuitBreakerState:
         return self._name
 
 
-class CircuitClosedState(CircuitBreakerState):
+class _NamedState(CircuitBreakerState):
+    """A state whose name is fixed by its class."""
+
+    NAME: ClassVar[str]
+
+    def __init__(
+        self,
+        cb: CircuitBreaker,
+        prev_state: CircuitBreakerState | None = None,
+        notify: bool = False,
+    ) -> None:
+        super().__init__(cb, self.NAME)
+
+
+class CircuitClosedState(_NamedState):
     """The closed state."""
 
-    def __init__(
-        self,
-        cb: CircuitBreaker,
-        prev_state: CircuitBreakerState | None = None,
-        notify: bool = False,
-    ) -> None:
-        super().__init__(cb, STATE_CLOSED)
+    NAME = STATE_CLOSED
 
 
-class CircuitOpenState(CircuitBreakerState):
+class CircuitOpenState(_NamedState):
     """The open state."""
 
-    def __init__(
-        self,
-        cb: CircuitBreaker,
-        prev_state: CircuitBreakerState | None = None,
-        notify: bool = False,
-    ) -> None:
-        super().__init__(cb, STATE_OPEN)
+    NAME = STATE_OPEN
 
 
-class CircuitHalfOpenState(CircuitBreakerState):
+class CircuitHalfOpenState(_NamedState):
     """The half-open state."""
 
-    def __init__(
-        self,
-        cb: CircuitBreaker,
-        prev_state: CircuitBreakerState | None = None,
-        notify: bool = False,
-    ) -> None:
-        super().__init__(cb, STATE_HALF_OPEN)
+    NAME = STATE_HALF_OPEN
 
 
-_STATE_CLASSES: dict[
-    str, type[CircuitClosedState | CircuitOpenState | CircuitHalfOpenState]
-] = {
+_STATE_CLASSES: dict[str, type[_NamedState]] = {
     STATE_CLOSED: CircuitClosedState,
     STATE_OPEN: CircuitOpenState,
     STATE_HALF_OPEN: CircuitHalfOpenState,
