@@ -338,7 +338,7 @@ def test_a_second_concurrent_trial_call_waits_for_the_first(
     breaker = pb.CircuitBreaker(fail_max=1)
     trip(pb, breaker, 1)
     breaker.half_open()
-    entered, release = threading.Event(), threading.Event()
+    entered, release, trying = threading.Event(), threading.Event(), threading.Event()
     outcomes: list[str] = []
 
     def slow_trial() -> None:
@@ -350,6 +350,7 @@ def test_a_second_concurrent_trial_call_waits_for_the_first(
     entered.wait(5)
 
     def second() -> None:
+        trying.set()
         try:
             breaker.call(ok)
             outcomes.append("ran")
@@ -358,7 +359,8 @@ def test_a_second_concurrent_trial_call_waits_for_the_first(
 
     other = threading.Thread(target=second, daemon=True)
     other.start()
-    other.join(0.2)
+    trying.wait(5)
+    other.join(0.5)  # the shim answers at once; pybreaker keeps it waiting
     release.set()
     first.join(5)
     other.join(5)
