@@ -23,7 +23,7 @@ from types import CodeType, CoroutineType, TracebackType
 from typing import TYPE_CHECKING, Any, ParamSpec, Self, TypeVar, overload
 
 from cbcontrol import _deadline
-from cbcontrol._fallback import MISS, NOT_SERVED, mark
+from cbcontrol._fallback import MISS, NOT_SERVED, default_key, mark
 from cbcontrol._recording import (
     CALL,
     FAST_ROLL,
@@ -357,13 +357,15 @@ class Drivers(BreakerCore):
         cache = chain.cache
         if cache is not None:
             key = self._cache_key(args, kwargs)
+            now = self.clock()
             with self._lock:
-                value = MISS if key is None else cache.get(key, self.clock())
+                value = MISS if key is None else cache.get(key, now)
                 if value is MISS:
                     self._cache_misses += 1
                 else:
                     self._cache_hits += 1
-                    self._count_fallback("cache")
+                    counts = self._fallbacks or self._new_fallback_counts()
+                    counts["cache"] += 1
             if value is not MISS:
                 mark(self, "cache")
                 return value
@@ -377,16 +379,20 @@ class Drivers(BreakerCore):
 
     def _count_fallback(self, source: str) -> None:
         """One more result served by ``source`` (lock held)."""
-        counts = self._fallbacks
-        if counts is None:
-            counts = self._fallbacks = dict.fromkeys(
-                ("cache", "static", "alternative"), 0
-            )
+        counts = self._fallbacks or self._new_fallback_counts()
         counts[source] += 1
 
+    def _new_fallback_counts(self) -> dict[str, int]:
+        """The per-source counts, made at the first fallback (lock held)."""
+        counts = self._fallbacks = dict.fromkeys(("cache", "static", "alternative"), 0)
+        return counts
+
     def _cache_key(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        key_of = self._fallback.cache_key
+        if key_of is None:
+            return default_key(args, kwargs)
         try:
-            return self._fallback.key(args, kwargs)
+            return key_of(*args, **kwargs)
         except Exception:  # noqa: BLE001 - a broken key function only skips the cache
             logger.exception('circuit breaker "%s": cache_key raised', self.name)
             return None

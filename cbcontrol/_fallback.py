@@ -175,12 +175,6 @@ class FallbackChain:
             self.cache is None and self.alternative is None and self.static is NO_VALUE
         )
 
-    def key(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Hashable | None:
-        """The cache key of a call (None: not cacheable)."""
-        if self.cache_key is None:
-            return default_key(args, kwargs)
-        return self.cache_key(*args, **kwargs)
-
     def order(self, mode: str) -> tuple[Literal["static", "alternative"], ...]:
         """The code-supplied parts to try, in order, after the cache."""
         if mode == "alternative":
