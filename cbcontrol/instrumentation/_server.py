@@ -20,6 +20,8 @@ __all__ = ["ProbeServer", "start_probe_server"]
 logger = logging.getLogger("cbcontrol.instrumentation")
 logger.addHandler(logging.NullHandler())
 
+_POLL_S = 0.1  # how often the serving thread looks for close(): its delay at most
+
 
 class ProbeServer:
     """
@@ -39,6 +41,7 @@ class ProbeServer:
         self.port: int = port
         self._thread = threading.Thread(
             target=server.serve_forever,
+            args=(_POLL_S,),
             name="cbcontrol-probes",
             daemon=True,
         )

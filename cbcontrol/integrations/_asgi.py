@@ -60,8 +60,10 @@ class CircuitBreakerMiddleware:
     ``{"error", "status": "circuit_open", "retry_after", "breaker", "state"}`` and a
     ``Retry-After`` header (whole seconds; left out while the breaker is forced open,
     since no timer will close it). Every guarded response carries
-    ``X-Circuit-Breaker-State``. A response with a status in ``failure_statuses``,
-    or an exception out of the app, counts as a failure.
+    ``X-Circuit-Breaker-State``: the state this response leaves the breaker in. A
+    response with a status in ``failure_statuses``, or an exception out of the app
+    before it answered, counts as a failure; the outcome is recorded when the
+    response starts.
 
     Args:
         app: The ASGI app to guard.
@@ -109,12 +111,17 @@ class CircuitBreakerMiddleware:
         except CircuitOpenError as err:
             await send_reply(send, _rejection(err))
             return
-        status = 0
+        failure_statuses = self._failure_statuses
 
         async def send_with_state(message: Message) -> None:
-            nonlocal status
             if message["type"] == "http.response.start":
+                # The status decides the outcome: record it now, so the header
+                # shows the state this response leaves the breaker in.
                 status = message["status"]
+                if status in failure_statuses:
+                    guard.failure(_ErrorResponse(status))
+                else:
+                    guard.success()
                 headers = [*message.get("headers", ()), _state_header(breaker)]
                 message = {**message, "headers": headers}
             await send(message)
@@ -122,12 +129,9 @@ class CircuitBreakerMiddleware:
         try:
             await self.app(scope, receive, send_with_state)
         except BaseException as exc:
-            guard.failure(exc)
+            guard.failure(exc)  # no-op if the response had started
             raise
-        if status in self._failure_statuses:
-            guard.failure(_ErrorResponse(status))
-        else:
-            guard.success()
+        guard.success()  # no-op if the response had started
 
 
 def _state_header(breaker: CircuitBreaker) -> tuple[bytes, bytes]:
