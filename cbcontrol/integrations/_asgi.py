@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Container, MutableMapping
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from cbcontrol._breaker import CircuitBreaker
+from cbcontrol._events import State
 from cbcontrol.exceptions import CircuitOpenError
 from cbcontrol.instrumentation._endpoints import Endpoints, Reply
 from cbcontrol.integrations._guard import Guard
@@ -42,6 +43,7 @@ ScopeBreaker: TypeAlias = CircuitBreaker | Callable[[Scope], CircuitBreaker | No
 
 PROBE_PATHS = ("/health", "/ready", "/metrics")
 STATE_HEADER = b"x-circuit-breaker-state"
+_STATE_VALUES = {state: state.value.encode() for state in State}
 
 
 class _ErrorResponse(Exception):  # noqa: N818 - a signal to the breaker, not an error
@@ -122,8 +124,10 @@ class CircuitBreakerMiddleware:
                     guard.failure(_ErrorResponse(status))
                 else:
                     guard.success()
-                headers = [*message.get("headers", ()), _state_header(breaker)]
-                message = {**message, "headers": headers}
+                message["headers"] = [
+                    *message.get("headers", ()),
+                    (STATE_HEADER, _STATE_VALUES[breaker.state]),
+                ]
             await send(message)
 
         try:
@@ -132,10 +136,6 @@ class CircuitBreakerMiddleware:
             guard.failure(exc)  # no-op if the response had started
             raise
         guard.success()  # no-op if the response had started
-
-
-def _state_header(breaker: CircuitBreaker) -> tuple[bytes, bytes]:
-    return STATE_HEADER, breaker.state.value.encode()
 
 
 def _rejection(err: CircuitOpenError) -> Reply:

@@ -34,6 +34,25 @@ RequestBreaker: TypeAlias = (
 FAILURE_STATUSES = range(500, 600)
 
 
+_PHASES = ("connect", "read", "write", "pool")
+
+
+def _within(timeout: dict[str, float | None], limit: float) -> bool:
+    """Whether every phase's timeout is set and at most ``limit`` (the usual case)."""
+    connect, read = timeout.get("connect"), timeout.get("read")
+    write, pool = timeout.get("write"), timeout.get("pool")
+    return (
+        connect is not None
+        and read is not None
+        and write is not None
+        and pool is not None
+        and connect <= limit
+        and read <= limit
+        and write <= limit
+        and pool <= limit
+    )
+
+
 class _FailedResponse(httpx.HTTPStatusError):
     """Carries a response whose status counts as a failure out through the breaker."""
 
@@ -62,15 +81,16 @@ class _Routing:
         breaker = self._choose(request)
         limit = breaker.config.request_timeout
         if limit is not None:
-            # httpx times each phase (connect, write, read, pool), not the request:
-            # capping every phase is the tightest bound a sync transport can give.
             timeout = request.extensions.get("timeout") or {}
-            request.extensions["timeout"] = {
-                phase: limit
-                if timeout.get(phase) is None
-                else min(timeout[phase], limit)
-                for phase in ("connect", "read", "write", "pool")
-            }
+            if not _within(timeout, limit):
+                # httpx times each phase (connect, write, read, pool), not the
+                # request: capping every phase is the tightest bound a sync
+                # transport can give.
+                request.extensions["timeout"] = {
+                    phase: limit if t is None else min(t, limit)
+                    for phase in _PHASES
+                    for t in (timeout.get(phase),)
+                }
         return breaker
 
     def judge(self, request: httpx.Request, response: httpx.Response) -> httpx.Response:
