@@ -13,7 +13,7 @@ BIN := $(VENV)/bin
 # Stamp file: the venv is (re)installed only when pyproject.toml changes.
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv demo test lint typecheck docstrings pytest bench etcd-server clean
+.PHONY: help venv demo test lint typecheck docstrings pytest bench test-tools clean
 
 help:
 	@echo "make demo       examples/demo.py: 3 running apps retuned, tripped and reset live by cbctl"
@@ -48,21 +48,29 @@ typecheck: venv
 docstrings: venv
 	$(BIN)/interrogate tests
 
-pytest: venv etcd-server
+pytest: venv test-tools
 	$(BIN)/pytest
 
-bench: venv etcd-server
+bench: venv test-tools
 	$(BIN)/python bench/overhead.py
 	$(BIN)/python bench/propagation.py
 	$(BIN)/python bench/ack.py
 
-# The etcd tests need Debian's etcd server on PATH. As root (CI, a fresh machine) it is
-# installed here; Debian's postinst must not leave a system etcd running, so service
-# starts are denied for the duration of the install (the tests start their own etcd).
-etcd-server:
-	@if command -v etcd >/dev/null && command -v openssl >/dev/null; then exit 0; fi; \
+# Commands the tests take from Debian, each as command=package: the etcd server and
+# client (etcd tests, the RBAC script in deploy/), openssl (TLS certificates) and promtool
+# (`promtool test rules` on deploy/prometheus/). As root (CI, a fresh machine) the missing
+# ones are installed here; Debian's postinsts must not leave an etcd or a Prometheus
+# running, so service starts are denied for the duration of the install (the tests start
+# their own etcd).
+TEST_COMMANDS := etcd=etcd-server etcdctl=etcd-client openssl=openssl promtool=prometheus
+
+test-tools:
+	@missing=; for pair in $(TEST_COMMANDS); do \
+	  command -v "$${pair%%=*}" >/dev/null || missing="$$missing $${pair#*=}"; \
+	done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" != 0 ]; then \
-	  echo "etcd or openssl is not on PATH: apt-get install etcd-server openssl" >&2; \
+	  echo "missing from PATH, install with: apt-get install$$missing" >&2; \
 	  exit 1; \
 	fi; \
 	policy=/usr/sbin/policy-rc.d; made_policy=; \
@@ -71,8 +79,8 @@ etcd-server:
 	fi; \
 	trap '[ -z "$$made_policy" ] || rm -f '$$policy EXIT; \
 	apt-get update -q; \
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends etcd-server openssl </dev/null; \
-	command -v etcd >/dev/null && command -v openssl >/dev/null
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing </dev/null; \
+	for pair in $(TEST_COMMANDS); do command -v "$${pair%%=*}" >/dev/null; done
 
 clean:
 	rm -rf $(VENV) build dist .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,0 +1,211 @@
+"""The httpx transports against a real flaky upstream on loopback, sync and async."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import TYPE_CHECKING
+
+import httpx
+import pytest
+
+import cbcontrol
+from cbcontrol import BreakerConfig, CircuitBreaker, CircuitOpenError, State
+from cbcontrol.integrations.httpx import AsyncBreakerTransport, BreakerTransport
+from tests.support.etcd import free_port
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from tests.integrations.conftest import Upstream
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """cbcontrol's async driver is asyncio-based."""
+    return "asyncio"
+
+
+@pytest.fixture
+def breaker() -> CircuitBreaker:
+    """Opens after two failures, for a minute."""
+    return CircuitBreaker("upstream", BreakerConfig(max_failures=2, reset_timeout=60))
+
+
+@pytest.fixture
+def client(breaker: CircuitBreaker) -> Iterator[httpx.Client]:
+    """An httpx client whose requests go through ``breaker``."""
+    with httpx.Client(transport=BreakerTransport(breaker)) as client:
+        yield client
+
+
+def test_server_errors_open_the_breaker(
+    client: httpx.Client, breaker: CircuitBreaker, upstream: Upstream
+) -> None:
+    """5xx answers are returned and count; once open, nothing reaches the upstream."""
+    upstream.status = 503
+    answers = [client.get(upstream.url) for _ in range(2)]
+
+    with pytest.raises(CircuitOpenError) as rejected:
+        client.get(upstream.url)
+
+    assert [503, 503] == [r.status_code for r in answers]
+    assert "answered 503" == answers[0].text
+    assert 2 == upstream.hits
+    assert State.OPEN is breaker.state
+    assert "upstream" == rejected.value.breaker
+
+
+def test_client_errors_count_as_successes(
+    client: httpx.Client, breaker: CircuitBreaker, upstream: Upstream
+) -> None:
+    """A 404 says the upstream is up: it never counts against it."""
+    upstream.status = 404
+
+    answers = [client.get(upstream.url).status_code for _ in range(3)]
+
+    assert [404, 404, 404] == answers
+    assert (3, 0) == (breaker.snapshot().successes, breaker.snapshot().failures)
+
+
+def test_failure_statuses_are_configurable(
+    breaker: CircuitBreaker, upstream: Upstream
+) -> None:
+    """With failure_statuses={429}, a 429 counts and a 500 does not."""
+    transport = BreakerTransport(breaker, failure_statuses={429})
+    with httpx.Client(transport=transport) as client:
+        upstream.status = 500
+        client.get(upstream.url)
+        upstream.status = 429
+        client.get(upstream.url)
+
+    assert (1, 1) == (breaker.snapshot().successes, breaker.snapshot().failures)
+
+
+def test_connection_errors_count(client: httpx.Client, breaker: CircuitBreaker) -> None:
+    """A refused connection raises httpx's error and counts as a failure."""
+    closed = f"http://127.0.0.1:{free_port()}"
+
+    with pytest.raises(httpx.ConnectError):
+        client.get(closed)
+
+    assert 1 == breaker.snapshot().failures
+
+
+def test_request_timeout_bounds_the_request(upstream: Upstream) -> None:
+    """The breaker's request_timeout cuts a slow answer short, and counts it."""
+    breaker = CircuitBreaker("slow", BreakerConfig(request_timeout="100ms"))
+    upstream.delay = 2.0
+    transport = BreakerTransport(breaker)
+    with (
+        httpx.Client(transport=transport, timeout=30) as client,
+        pytest.raises(httpx.ReadTimeout),
+    ):
+        client.get(upstream.url)
+
+    assert 1 == breaker.snapshot().failures
+
+
+def test_the_breakers_fallback_answers_while_open(upstream: Upstream) -> None:
+    """A fallback given to the breaker answers instead of CircuitOpenError."""
+
+    def cached(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, text=f"cached {request.url.path}", request=request)
+
+    breaker = CircuitBreaker("upstream", BreakerConfig(max_failures=1), fallback=cached)
+    upstream.status = 500
+    with httpx.Client(transport=BreakerTransport(breaker)) as client:
+        client.get(upstream.url)
+        served = client.get(f"{upstream.url}/orders")
+
+    assert (200, "cached /orders") == (served.status_code, served.text)
+    assert 1 == upstream.hits
+    assert 1 == breaker.snapshot().fallbacks
+
+
+def test_a_plane_gives_one_breaker_per_host(upstream: Upstream) -> None:
+    """With a plane, requests to two hosts go through two breakers named after them."""
+    with cbcontrol.connect("memory://", app="t", environ={}) as plane:
+        transport = BreakerTransport(plane)
+        with httpx.Client(transport=transport) as client:
+            client.get(upstream.url)
+            client.get(f"http://localhost:{upstream.port}")
+
+        assert ["127.0.0.1", "localhost"] == plane.names()
+        assert 1 == plane.breaker("localhost").snapshot().successes
+
+
+def test_a_function_chooses_the_breaker(upstream: Upstream) -> None:
+    """A function of the request picks the breaker: here, by path."""
+    orders, users = CircuitBreaker("orders"), CircuitBreaker("users")
+    transport = BreakerTransport(
+        lambda request: orders if request.url.path == "/orders" else users
+    )
+    with httpx.Client(transport=transport) as client:
+        client.get(f"{upstream.url}/orders")
+        client.get(f"{upstream.url}/orders")
+        client.get(f"{upstream.url}/users")
+
+    assert (2, 1) == (orders.snapshot().calls, users.snapshot().calls)
+
+
+@pytest.mark.anyio
+async def test_async_server_errors_open_the_breaker(
+    breaker: CircuitBreaker, upstream: Upstream
+) -> None:
+    """The async transport counts 5xx the same way and rejects once open."""
+    upstream.status = 502
+    async with httpx.AsyncClient(transport=AsyncBreakerTransport(breaker)) as client:
+        answers = [(await client.get(upstream.url)).status_code for _ in range(2)]
+        with pytest.raises(CircuitOpenError):
+            await client.get(upstream.url)
+
+    assert [502, 502] == answers
+    assert 2 == upstream.hits
+    assert State.OPEN is breaker.state
+
+
+@pytest.mark.anyio
+async def test_async_timeouts_and_successes(upstream: Upstream) -> None:
+    """The async transport applies request_timeout and counts successes."""
+    breaker = CircuitBreaker("slow", BreakerConfig(request_timeout="100ms"))
+    transport = AsyncBreakerTransport(breaker)
+    async with httpx.AsyncClient(transport=transport, timeout=30) as client:
+        ok = await client.get(upstream.url)
+        upstream.delay = 2.0
+        with pytest.raises(httpx.ReadTimeout):
+            await client.get(upstream.url)
+
+    assert "answered 200" == ok.text
+    assert (1, 1) == (breaker.snapshot().successes, breaker.snapshot().failures)
+
+
+@pytest.mark.anyio
+async def test_async_fallback_may_be_async(upstream: Upstream) -> None:
+    """An async fallback answers for the async transport."""
+
+    async def cached(request: httpx.Request) -> httpx.Response:
+        """The cached answer."""
+        return httpx.Response(200, text="cached", request=request)
+
+    breaker = CircuitBreaker("upstream", BreakerConfig(max_failures=1), fallback=cached)
+    upstream.status = 500
+    transport = AsyncBreakerTransport(breaker)
+    async with httpx.AsyncClient(transport=transport) as client:
+        await client.get(upstream.url)
+        served = await client.get(upstream.url)
+
+    assert "cached" == served.text
+
+
+def test_missing_httpx_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without httpx, importing the integration says which extra to install."""
+    monkeypatch.setitem(sys.modules, "httpx", None)
+    monkeypatch.delitem(sys.modules, "cbcontrol.integrations._httpx")
+
+    with pytest.raises(
+        ImportError,
+        match=r"^the httpx integration needs httpx, which is not installed; "
+        r"run `pip install 'cbcontrol\[http\]'`$",
+    ):
+        importlib.import_module("cbcontrol.integrations._httpx")
