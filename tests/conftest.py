@@ -15,11 +15,15 @@ if TYPE_CHECKING:
 
 
 @pytest.fixture(autouse=True)
-def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each test starts without the cbcontrol variables of the shell that runs it."""
+def clean_environ(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Each test starts without the cbcontrol variables of the shell, and own caches."""
     for name in list(os.environ):
         if name.startswith(("CBCONTROL_", "CB_", "CBCTL_")) or "_CB_" in name:
             monkeypatch.delenv(name)
+    # Planes keep a local copy of their store: never share one between tests.
+    monkeypatch.setenv("CBCONTROL_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
 
 
 @pytest.fixture(scope="session")

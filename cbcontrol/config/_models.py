@@ -412,6 +412,8 @@ class BreakerStatus(BaseModel):
     """The override's reason."""
     observed_generation: int = 0
     """The spec generation this instance last applied."""
+    observed_digest: str | None = None
+    """The digest of the spec document it applied (None: no spec)."""
     effective: dict[str, FieldValue] = Field(default_factory=dict)
     """Every effective field with its source."""
     stats: BreakerStats = Field(default_factory=BreakerStats)
@@ -462,3 +464,6 @@ class InstanceStatus(BaseModel):
     """Its breakers by name."""
     errors: dict[str, str] = Field(default_factory=dict)
     """Config errors in force: ``{"breakers/payment": message, "store": message}``."""
+    health: dict[str, Any] = Field(default_factory=dict)
+    """The control plane's health: ``reachable``, ``loaded_from``,
+    ``history_backwards``."""

@@ -17,10 +17,11 @@ reports. With no such instance it is what the store alone gives: default < prese
 the spec's fields (no environment, which only instances see).
 
 Views are built from JSON documents, not models: ``cbctl get`` and ``list`` load
-pydantic (about 40 ms) only when something has to be validated here. Instance
-statuses come as published (:meth:`cbcontrol.ControlStore.instance_documents`). A
-spec is validated unless the fleet already did it
-(:meth:`cbcontrol.StoredSpec.confirmed_by`).
+pydantic (about 100 ms) only when something has to be validated here. Instance
+statuses come with their effective config derived by the library
+(:meth:`cbcontrol.ControlStore.view`). A spec is validated unless live instances
+applied this very document (:meth:`cbcontrol.StoredSpec.confirmed_by`). An instance
+has ``applied`` it when it reports the spec's digest.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 
     from cbcontrol import ControlStore, HistoryRecord, StoredSpec
     from cbcontrol.config import BreakerSpec, PresetSpec
+    from cbcontrol.store import StoreView
 
 __all__ = [
     "Fleet",
@@ -58,11 +60,18 @@ NO_OVERRIDE: dict[str, Any] = {
 class Fleet:
     """One consistent read of a store: specs and live instances (presets on demand)."""
 
-    def __init__(self, store: ControlStore) -> None:
+    def __init__(
+        self,
+        store: ControlStore,
+        breaker: str | None = None,
+        view: StoreView | None = None,
+    ) -> None:
         self.store = store
-        self.url = str(store.url)
-        self.specs: dict[str, StoredSpec] = store.breakers()
-        self.instances: list[dict[str, Any]] = store.instance_documents()
+        read = store.view(breaker) if view is None else view
+        self.url = read.url
+        self.stale = read.stale
+        self.specs: dict[str, StoredSpec] = read.specs
+        self.instances: list[dict[str, Any]] = read.instances
         self._presets: dict[str, PresetSpec] | None = None
 
     def presets(self) -> dict[str, PresetSpec]:
@@ -80,12 +89,7 @@ class Fleet:
 
 
 def spec_generation(stored: StoredSpec | None) -> int:
-    """
-    The generation instances report for this spec (0 when there is none).
-
-    A hand-edited file may carry no ``generation``: every instance then derives it from
-    the content, and so does :attr:`cbcontrol.StoredSpec.generation`.
-    """
+    """The generation cbctl wrote into this spec (0: none, or written by hand)."""
     return 0 if stored is None else stored.generation
 
 
@@ -106,6 +110,7 @@ def _spec_view(
     view["generation"] = spec_generation(stored)
     for key in METADATA[1:]:
         view[key] = data.get(key)
+    view["digest"] = None if stored is None else stored.digest
     view["origin"] = None if stored is None else stored.origin
     view["error"] = None if stored is None else stored.error
     return view
@@ -164,7 +169,7 @@ def _message(error: Mapping[str, Any]) -> str:
 
 
 def _instance_view(
-    status: Mapping[str, Any], name: str, generation: int
+    status: Mapping[str, Any], name: str, digest: str | None
 ) -> dict[str, Any]:
     breaker = status["breakers"][name]
     return {
@@ -178,7 +183,8 @@ def _instance_view(
         "mode": breaker["mode"],
         "override_reason": breaker["override_reason"],
         "observed_generation": breaker["observed_generation"],
-        "applied": breaker["observed_generation"] >= generation,
+        "observed_digest": breaker["observed_digest"],
+        "applied": breaker["observed_digest"] == digest,
         "effective": breaker["effective"],
         "stats": {
             **breaker["stats"],
@@ -196,9 +202,10 @@ def breaker_view(fleet: Fleet, name: str) -> dict[str, Any]:
     stored = fleet.specs.get(name)
     having = [status for status in fleet.instances if name in status["breakers"]]
     spec = _spec_view(stored, having)
-    instances = [_instance_view(status, name, spec["generation"]) for status in having]
-    if instances:
-        effective = instances[0]["effective"]
+    instances = [_instance_view(status, name, spec["digest"]) for status in having]
+    known = [i["effective"] for i in instances if i["effective"]]
+    if known:
+        effective = known[0]
     else:
         usable = stored is not None and stored.error is None
         effective, error = resolve_effective(

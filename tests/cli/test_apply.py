@@ -280,7 +280,9 @@ def test_validate_of_a_file_that_is_not_yaml(tmp_path: Path, file_env: StoreEnv)
     result = file_env.cbctl("validate", path)
 
     assert 1 == result.exit_code
-    assert result.stderr.startswith(f"error: {path}: (document): not valid YAML: ")
+    assert result.stderr.startswith(
+        f'error: {path}: (document): file "{path}", line 2, column 1: invalid YAML: '
+    )
     assert 1 == len(lines(result.stderr))
 
 

@@ -12,7 +12,7 @@ from tests.support.etcd import APP_PASSWORD, APP_USER, ROOT_PASSWORD, EtcdServer
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from cbcontrol._etcd import EtcdClient
+    from cbcontrol.store._etcd._client import EtcdClient
 
 
 @pytest.fixture
@@ -36,7 +36,7 @@ def tls_etcd_server() -> Iterator[EtcdServer]:
 @pytest.fixture
 def etcd_client(etcd_server: EtcdServer) -> Iterator[EtcdClient]:
     """A client of the session's etcd, closed after the test."""
-    from cbcontrol._etcd import EtcdClient
+    from cbcontrol.store._etcd._client import EtcdClient
 
     with EtcdClient(etcd_server.endpoints) as client:
         yield client
