@@ -25,7 +25,6 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import secrets
 import socket
 import threading
 import time
@@ -471,8 +470,8 @@ class ControlPlane:
         previous = self._tracked
         epoch = previous.epoch if not update.complete else None
         for document in update.documents:
-            if document.kind == "epoch":
-                epoch = document.data
+            if document.kind == "epoch":  # an unreadable one is not a lost one
+                epoch = previous.epoch if document.error is not None else document.data
         reason = None if self._held is not None else self._backwards(update, epoch)
         if reason is not None:
             self._hold(reason)
@@ -505,14 +504,8 @@ class ControlPlane:
         previous: _Desired,
         changed: set[tuple[str, str]],
     ) -> None:
-        if document.kind == "invalid":
-            if document.error is None:
-                desired.invalid.pop(document.name, None)
-            else:
-                desired.invalid[document.name] = clip(document.error)
-            return
-        if document.kind == "epoch":
-            desired.epoch = document.data
+        if document.kind in ("invalid", "epoch"):
+            self._fold_other(desired, document, previous)
             return
         if document.kind not in ("breakers", "presets"):
             return
@@ -542,6 +535,19 @@ class ControlPlane:
         desired.docs[key] = _Doc(
             document.data, document.origin, document.version, None, good
         )
+
+    @staticmethod
+    def _fold_other(desired: _Desired, document: Document, previous: _Desired) -> None:
+        """An invalid key (reported, never applied) or the epoch."""
+        key = document.name if document.kind == "invalid" else "epoch"
+        if document.error is None:
+            desired.invalid.pop(key, None)
+        else:
+            desired.invalid[key] = clip(document.error)
+        if document.kind == "epoch":
+            # An unreadable epoch is reported, not taken for a lost one.
+            unreadable = document.error is not None
+            desired.epoch = previous.epoch if unreadable else document.data
 
     def _backwards(self, update: Update, epoch: Mapping[str, Any] | None) -> str | None:
         """Why the store's history went backwards with this update, or None."""
@@ -895,7 +901,7 @@ def _rounded(value: float | None) -> float | None:
 
 
 def _instance_id(app: str) -> str:
-    return sanitize(f"{app}-{_HOST}"[:100]) + f"-{os.getpid()}-{secrets.token_hex(3)}"
+    return sanitize(f"{app}-{_HOST}"[:100]) + f"-{os.getpid()}-{os.urandom(3).hex()}"
 
 
 @functools.cache

@@ -130,6 +130,10 @@ class _Builder:
         self.stack: list[_Frame] = []
         self.anchors: dict[str, tuple[object, int]] = {}
         self.sizes: dict[int, int] = {}  # id(container) -> expanded size
+        # id(mapping) -> its pairs with every merged pair repeated, as YAML loaders
+        # flatten merge keys (ruamel's round-trip loader, which cbctl's writes use,
+        # grows exponentially on ``<<: [*a, *a]`` chains: refuse what it would).
+        self.pairs: dict[int, int] = {}
         self.total = 0
         self.root: object = None
         self.documents = 0
@@ -186,6 +190,9 @@ class _Builder:
         frame = self.stack.pop()
         value = frame.value
         if isinstance(value, dict) and frame.merges:
+            flattened = sum(self.pairs.get(id(m), len(m)) for m in frame.merges)
+            self._count(flattened, event)
+            self.pairs[id(value)] = len(value) + flattened
             # Merge keys: the mapping's own keys win, then earlier merges.
             merged: dict[object, object] = {}
             for source in frame.merges:
@@ -197,7 +204,9 @@ class _Builder:
                         merged[key] = item
             for key in value:
                 merged.pop(key, None)
+            pairs = self.pairs.pop(id(value))
             value = {**merged, **value}
+            self.pairs[id(value)] = pairs
         self.sizes[id(value)] = frame.size
         self._add(value, frame.size, event, counted=True, anchor=frame.anchor)
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
-import secrets
 import threading
 import time
 from dataclasses import dataclass, field
@@ -447,6 +446,7 @@ class ControlStore:
                 attempt = None
                 old = dict(state.data or {})
                 new = change({k: v for k, v in old.items() if k not in METADATA})
+                floor = max(state.floor, self._reported_floor(name))
                 attempt_changes = (
                     _diff(old, new)
                     if state.error is None
@@ -457,7 +457,7 @@ class ControlStore:
                         name, _int(old.get("generation")), changed=False
                     )
                     break
-                generation = max(_int(old.get("generation")), state.floor) + 1
+                generation = max(_int(old.get("generation")), floor) + 1
                 new.update(generation=generation, updated_by=actor, updated_at=_now())
                 if reason is not None:
                     new["reason"] = reason
@@ -488,6 +488,18 @@ class ControlStore:
                     raise
                 conflicts += 1
         return outcome
+
+    def _reported_floor(self, name: str) -> int:
+        """The highest generation a live instance reports for breaker ``name``."""
+        update = self.backend.read(Scope(status=True, breaker=name))
+        return max(
+            (
+                _int(d.data.get("gen"))
+                for d in update.documents
+                if d.kind == "status" and d.data is not None
+            ),
+            default=0,
+        )
 
     @staticmethod
     def _result(
@@ -526,7 +538,7 @@ class ControlStore:
         if self._epoch_checked:
             return
         self.backend.put_epoch(
-            {"id": secrets.token_hex(8), "at": _now(), "by": actor, "accepted": False},
+            {"id": os.urandom(8).hex(), "at": _now(), "by": actor, "accepted": False},
             create=True,
         )
         self._epoch_checked = True
@@ -545,7 +557,7 @@ class ControlStore:
             StoreError: The store keeps no epoch (a file has no history to lose).
         """
         _check_text("reason", reason)
-        epoch = secrets.token_hex(8)
+        epoch = os.urandom(8).hex()
         document: dict[str, Any] = {
             "id": epoch,
             "at": _now(),
@@ -661,46 +673,35 @@ class ControlStore:
         """
         Wait until every live instance that has breaker ``name`` applied a document.
 
-        An instance counts once it reports the document of ``digest`` (or, without
-        ``digest``, ``generation``), or any later generation. Returns the last
-        :class:`Ack` seen, complete or not when ``timeout`` passed.
+        With ``digest``, an instance counts once it reports exactly that document, or
+        the stored spec that superseded it (a later write, of a higher generation):
+        an instance that is stale, frozen or reports a generation the store does not
+        hold is never counted. Without ``digest``, once it reports ``generation`` or
+        a later one. Returns the last :class:`Ack` seen, complete or not when
+        ``timeout`` passed.
         """
         start = time.monotonic()
         stop = threading.Event()
         timer = threading.Timer(max(0.0, timeout), stop.set)
         timer.daemon = True
         timer.start()
-        observed: dict[str, tuple[int, str | None]] = {}
-        ack = Ack(0, 0, 0.0)
-        watch = self.backend.watch(Scope(status=True, breaker=name), stop)
+        waiting = _Waiting(name, generation, digest)
+        ack = waiting.ack(start)
+        watch = self.backend.watch(Scope(desired=True, status=True, breaker=name), stop)
         try:
             for update in watch:
-                if update.error is not None:
-                    continue
-                if update.complete:
-                    observed.clear()
-                for doc in update.documents:
-                    if doc.kind != "status" or doc.name != name:
-                        continue
-                    if doc.data is None:
-                        observed.pop(doc.instance, None)
-                    else:
-                        observed[doc.instance] = (
-                            _int(doc.data.get("gen")),
-                            doc.data.get("digest")
-                            if isinstance(doc.data.get("digest"), str)
-                            else None,
-                        )
-                ack = _ack(observed, generation, digest, start)
-                if progress is not None:
-                    progress(ack)
-                if ack.complete:
-                    break
+                if update.error is None:
+                    waiting.take(update)
+                    ack = waiting.ack(start)
+                    if progress is not None:
+                        progress(ack)
+                    if ack.complete:
+                        break
         finally:
             timer.cancel()
             stop.set()
             watch.close()
-        return _ack(observed, generation, digest, start) if not ack.complete else ack
+        return ack if ack.complete else waiting.ack(start)
 
     def history(self, name: str | None = None, limit: int = 50) -> list[HistoryRecord]:
         """The latest changes, oldest first (of one breaker, or all)."""
@@ -851,22 +852,45 @@ def _diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, tuple[Any
     }
 
 
-def _ack(
-    observed: Mapping[str, tuple[int, str | None]],
-    generation: int,
-    digest: str | None,
-    start: float,
-) -> Ack:
-    def applied(seen: tuple[int, str | None]) -> bool:
-        if seen[0] > generation:
-            return True  # a later write: generations only grow
-        if digest is not None:
-            return seen[1] == digest
-        return seen[0] == generation
+class _Waiting:
+    """What :meth:`ControlStore.wait_applied` follows: the spec, and the records."""
 
-    pending = tuple(sorted(i for i, seen in observed.items() if not applied(seen)))
-    elapsed = time.monotonic() - start
-    return Ack(len(observed) - len(pending), len(observed), elapsed, pending)
+    def __init__(self, name: str, generation: int, digest: str | None) -> None:
+        self.name, self.generation, self.digest = name, generation, digest
+        self.observed: dict[str, tuple[int, str | None]] = {}
+        self.current: tuple[int, str | None] = (generation, digest)
+
+    def take(self, update: Update) -> None:
+        if update.complete:
+            self.observed.clear()
+        for doc in update.documents:
+            if doc.name != self.name:
+                continue
+            data = doc.data
+            if doc.kind == "breakers" and data is not None:
+                self.current = (_int(data.get("generation")), digest(dict(data)))
+            elif doc.kind == "status" and data is None:
+                self.observed.pop(doc.instance, None)
+            elif doc.kind == "status" and data is not None:
+                found = data.get("digest")
+                applied = found if isinstance(found, str) else None
+                self.observed[doc.instance] = (_int(data.get("gen")), applied)
+
+    def applied(self, seen: tuple[int, str | None]) -> bool:
+        if self.digest is None:
+            return seen[0] >= self.generation
+        if seen[1] == self.digest:
+            return True
+        # Superseded by a later write: the instance applied the spec now stored.
+        return self.current[0] > self.generation and seen == self.current
+
+    def ack(self, start: float) -> Ack:
+        observed = self.observed
+        pending = tuple(
+            sorted(i for i, seen in observed.items() if not self.applied(seen))
+        )
+        elapsed = time.monotonic() - start
+        return Ack(len(observed) - len(pending), len(observed), elapsed, pending)
 
 
 def _started(document: Mapping[str, Any]) -> tuple[str, str]:

@@ -159,7 +159,7 @@ def test_an_unreachable_etcd_fails_fast_with_one_line():
     assert 1 == result.returncode
     assert re.match(
         rf"^error: etcd at 127\.0\.0\.1:{port} is unavailable \(read "
-        r"'/cbcontrol/x/breakers/'\): .+\n$",
+        r"'/cbcontrol/x/'\): .+\n$",
         result.stderr,
     ), result.stderr
     assert "" == result.stdout

@@ -115,7 +115,7 @@ def test_doctor_of_an_unreachable_etcd_fails_fast_naming_the_endpoint(tmp_path: 
     assert elapsed < 5
     assert re.match(
         rf"^error: store: etcd at 127\.0\.0\.1:{port} is unavailable \(read "
-        r"'/cbcontrol/x/breakers/'\): .+$",
+        r"'/cbcontrol/x/'\): .+$",
         result.stderr,
     ), result.stderr
     assert 1 == len(lines(result.stderr))

@@ -20,14 +20,12 @@ import logging
 import random
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from typing import TYPE_CHECKING, Any, Literal
 
 from cbcontrol._limits import DocumentError, load_object
 from cbcontrol.config._layout import STATUS_TTL_S
 from cbcontrol.exceptions import StoreError, StoreUnavailableError
-from cbcontrol.store._etcd._client import POLL_S, EtcdClient, RangeResult
+from cbcontrol.store._etcd._client import POLL_S, EtcdClient
 from cbcontrol.store._etcd._lease import LeaseKeeper
 from cbcontrol.store._keys import (
     EPOCH,
@@ -136,7 +134,6 @@ class EtcdBackend:
         self.client = client
         self.namespace, self.prefix = namespace, f"/cbcontrol/{namespace}/"
         self._hang_timeout, self._max_backoff = hang_timeout, max_backoff
-        self._reader = ThreadPoolExecutor(2, thread_name_prefix="cbcontrol-etcd-read")
 
     @property
     def name(self) -> str:
@@ -161,33 +158,41 @@ class EtcdBackend:
         return True
 
     def read(self, scope: Scope) -> Update:
-        """Every key of ``scope`` at one revision."""
-        revision, cluster = 0, ""
-        documents: list[Document] = []
-        for relative in prefixes(scope):
-            found: RangeResult = self.client.range(
-                self.prefix + relative, prefix=relative.endswith("/"), revision=revision
-            )
-            if not revision:
-                revision, cluster = found.revision, found.cluster_id
-            documents += [
-                self._document(key, value, mod)
-                for key, (value, mod) in sorted(found.kvs.items())
-            ]
+        """Every key of ``scope`` at one revision (one round trip, pages aside)."""
+        found = self.client.read_keys([self.prefix + k for k in prefixes(scope)])
+        documents = [
+            self._document(key, value, mod)
+            for key, (value, mod) in sorted(found.kvs.items())
+        ]
         return Update(
-            tuple(documents), complete=True, revision=revision, store_id=cluster or None
+            tuple(documents),
+            complete=True,
+            revision=found.revision,
+            store_id=found.cluster_id or None,
         )
 
     def _read_unless_stopped(
         self, scope: Scope, stop: threading.Event
     ) -> Update | None:
         """:meth:`read`, given up on at ``stop`` even if etcd hangs."""
-        future = self._reader.submit(self.read, scope)
-        while not stop.is_set():
+        result: list[Update | StoreError] = []
+
+        def read() -> None:
             try:
-                return future.result(POLL_S)
-            except FutureTimeout:
-                continue
+                result.append(self.read(scope))
+            except StoreError as exc:
+                result.append(exc)
+
+        # A daemon thread: a read that hangs ends at the client's timeout, and never
+        # keeps the process from exiting.
+        thread = threading.Thread(target=read, name="cbcontrol-etcd-read", daemon=True)
+        thread.start()
+        while not stop.is_set():
+            thread.join(POLL_S)
+            if result:
+                if isinstance(result[0], StoreError):
+                    raise result[0]
+                return result[0]
         return None
 
     def watch(
@@ -379,5 +384,4 @@ class EtcdBackend:
 
     def close(self) -> None:
         """Close the client (its watches and channel)."""
-        self._reader.shutdown(wait=False)
         self.client.close()
