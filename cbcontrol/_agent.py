@@ -78,6 +78,7 @@ class StatusPublisher:
         self._identity, self._record, self._names = identity, record, names
         self._lock = threading.Lock()
         self._marked: dict[str, None] = {}  # ordered set of breakers to publish now
+        self._identity_due = False
         self._urgent = threading.Event()
         self._stop = threading.Event()
         self._published: dict[str, int] = {}  # breaker -> hash of the bytes written
@@ -98,6 +99,12 @@ class StatusPublisher:
         with self._lock:
             for name in names:
                 self._marked[name] = None
+        self._urgent.set()
+
+    def mark_identity(self) -> None:
+        """Publish the identity now (the plane's health changed)."""
+        with self._lock:
+            self._identity_due = True
         self._urgent.set()
 
     def close(self) -> None:
@@ -148,7 +155,9 @@ class StatusPublisher:
 
     def _changed_identity(self, *, sweep: bool) -> tuple[dict[str, Any], int] | None:
         """The identity and its hash, if it changed since it was last written."""
-        if not sweep and self._identity_hash is not None:
+        with self._lock:
+            due, self._identity_due = self._identity_due, False
+        if not (sweep or due) and self._identity_hash is not None:
             return None
         document = self._identity()
         digest = hash(_encode(document))

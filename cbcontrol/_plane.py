@@ -459,6 +459,18 @@ class ControlPlane:
 
     def _take(self, update: Update) -> list[str]:
         """Fold an update in; return the breakers that applied something new."""
+        health = (self._store_error, self._held is None, self._loaded_from)
+        try:
+            return self._take_update(update)
+        finally:
+            if self._publisher is not None and health != (
+                self._store_error,
+                self._held is None,
+                self._loaded_from,
+            ):
+                self._publisher.mark_identity()
+
+    def _take_update(self, update: Update) -> list[str]:
         if update.error is not None:
             if self._store_error != update.error:
                 logger.error("config store %s: %s", self._store_name, update.error)

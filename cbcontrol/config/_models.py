@@ -452,10 +452,10 @@ class InstanceStatus(BaseModel):
     """The host name."""
     pid: int
     """The process id."""
-    started_at: AwareDatetime
-    """When the process connected."""
-    heartbeat_at: AwareDatetime
-    """When this status was written."""
+    started_at: AwareDatetime | None = None
+    """When the process connected (None if it did not say)."""
+    heartbeat_at: AwareDatetime | None = None
+    """When this status was last written (None if it did not say)."""
     version: str = "unknown"
     """cbcontrol's version in the process."""
     store: str = ""

@@ -22,6 +22,7 @@ a later generation.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import queue
 import threading
@@ -63,6 +64,9 @@ __all__ = [
     "WriteResult",
     "open_store",
 ]
+
+logger = logging.getLogger("cbcontrol.store")
+logger.addHandler(logging.NullHandler())
 
 METADATA = ("generation", "updated_by", "updated_at", "reason")
 """Spec keys that cbctl maintains; they are not desired state themselves."""
@@ -483,9 +487,10 @@ class ControlStore:
                     msg = f"gave up writing breaker {name} after {conflicts} conflicts"
                     raise StoreConflictError(msg, store=str(self.url))
                 time.sleep(0.001 * conflicts)  # another writer won; read again
-            except StoreUnavailableError:
+            except StoreUnavailableError as exc:
                 if not self._pause(deadline, conflicts):
                     raise
+                logger.info("writing breaker %s: %s; retrying", name, exc)
                 conflicts += 1
         return outcome
 
@@ -528,9 +533,10 @@ class ControlStore:
         while True:
             try:
                 return call()
-            except StoreUnavailableError:
+            except StoreUnavailableError as exc:
                 if not self._pause(deadline, attempt):
                     raise
+                logger.info("%s; retrying", exc)
                 attempt += 1
 
     def _ensure_epoch(self, actor: str) -> None:
