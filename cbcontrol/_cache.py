@@ -35,7 +35,7 @@ from cbcontrol.store._status import canonical, digest
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-__all__ = ["Cached", "DesiredCache", "cache_dir"]
+__all__ = ["Cached", "DesiredCache", "Snapshot", "cache_dir", "entry"]
 
 logger = logging.getLogger("cbcontrol.cache")
 
@@ -56,6 +56,14 @@ def cache_dir(environ: Mapping[str, str] | None = None) -> Path:
     return base / "cbcontrol"
 
 
+def entry(kind: str, name: str, encoded: bytes, origin: str, version: int) -> bytes:
+    """One document as the cache file holds it (``encoded``: its canonical JSON)."""
+    head = json.dumps(
+        {"kind": kind, "name": name, "origin": origin, "version": version}
+    )
+    return head[:-1].encode() + b',"data":' + encoded + b"}"
+
+
 @dataclass(frozen=True, slots=True)
 class Cached:
     """
@@ -73,6 +81,22 @@ class Cached:
     saved_at: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """
+    A desired state to save.
+
+    Attributes:
+        entries: Each document, made by :func:`entry`.
+        baseline: The store's baseline.
+        saved_at: When (UTC text).
+    """
+
+    entries: list[bytes]
+    baseline: dict[str, Any]
+    saved_at: str
+
+
 class DesiredCache:
     """
     The cache file of one store, and the thread that writes it.
@@ -86,7 +110,7 @@ class DesiredCache:
         self.path = directory / f"desired-{digest(store)}.json"
         self._store = store
         self._lock = threading.Condition()
-        self._pending: Callable[[], Cached] | None = None
+        self._pending: Callable[[], Snapshot] | None = None
         self._stop = False
         self._warned = False
         self._thread: threading.Thread | None = None
@@ -129,7 +153,7 @@ class DesiredCache:
             str(body.get("saved_at", "")),
         )
 
-    def save(self, snapshot: Callable[[], Cached]) -> None:
+    def save(self, snapshot: Callable[[], Snapshot]) -> None:
         """Save ``snapshot()`` soon (at most once a second); returns at once."""
         with self._lock:
             self._pending = snapshot
@@ -166,7 +190,7 @@ class DesiredCache:
                 logger.exception("saving the config cache %s failed", self.path)
             last = time.monotonic()
 
-    def _write(self, cached: Cached) -> None:
+    def _write(self, cached: Snapshot) -> None:
         parts = [
             b'{"format":%d,"store":' % FORMAT,
             json.dumps(self._store).encode(),
@@ -175,17 +199,7 @@ class DesiredCache:
             b',"baseline":',
             canonical(cached.baseline),
             b',"documents":[',
-            b",".join(
-                b'{"kind":%s,"name":%s,"origin":%s,"version":%d,"data":%s}'
-                % (
-                    json.dumps(kind).encode(),
-                    json.dumps(name).encode(),
-                    json.dumps(origin).encode(),
-                    version,
-                    canonical(data),
-                )
-                for kind, name, data, origin, version in cached.documents
-            ),
+            b",".join(cached.entries),
             b"]}",
         ]
         try:

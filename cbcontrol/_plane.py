@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Literal, Self
 
 from cbcontrol._agent import StatusPublisher
 from cbcontrol._breaker import CircuitBreaker
-from cbcontrol._cache import Cached, DesiredCache, cache_dir
+from cbcontrol._cache import Cached, DesiredCache, Snapshot, cache_dir, entry
 from cbcontrol._clock import monotonic
 from cbcontrol._limits import MAX_TEXT_CHARS, bounded_errors, clip
 from cbcontrol._names import check_name, sanitize
@@ -62,7 +62,13 @@ from cbcontrol.config._models import (
 )
 from cbcontrol.exceptions import ConfigError
 from cbcontrol.store._port import Scope
-from cbcontrol.store._status import config_digest, digest, layer_json, utc_text
+from cbcontrol.store._status import (
+    canonical,
+    config_digest,
+    digest_of,
+    layer_json,
+    utc_text,
+)
 from cbcontrol.store._url import StoreURL, parse_store_url
 
 if TYPE_CHECKING:
@@ -123,6 +129,7 @@ class _Good:
     spec: BreakerSpec | PresetSpec
     digest: str
     origin: str
+    encoded: bytes  # its canonical JSON, as the cache saves it
 
 
 @dataclass
@@ -135,6 +142,14 @@ class _Doc:
     error: str | None = None  # why the latest version was rejected
     good: _Good | None = None  # the last version that validated
     checked: bool = False  # ``data`` was validated (``good`` or ``error`` tells)
+    encoded: bytes | None = None  # ``data`` as canonical JSON, once asked for
+    saved: bytes | None = None  # this document as the cache file holds it
+
+    def canonical(self) -> bytes | None:
+        """``data`` as canonical JSON (computed once per version)."""
+        if self.encoded is None and self.data is not None:
+            self.encoded = canonical(dict(self.data))
+        return self.encoded
 
 
 @dataclass
@@ -144,9 +159,27 @@ class _Desired:
     docs: dict[tuple[str, str], _Doc] = field(default_factory=dict)
     invalid: dict[str, str] = field(default_factory=dict)
     epoch: Mapping[str, Any] | None = None
+    bad: set[tuple[str, str]] = field(default_factory=set)  # docs with an error
 
     def copy(self) -> _Desired:
-        return _Desired(dict(self.docs), dict(self.invalid), self.epoch)
+        return _Desired(dict(self.docs), dict(self.invalid), self.epoch, set(self.bad))
+
+    def put(self, key: tuple[str, str], doc: _Doc) -> None:
+        """Hold ``doc`` under ``key``, keeping the index of errors (O(1))."""
+        self.docs[key] = doc
+        self.note(key, doc)
+
+    def note(self, key: tuple[str, str], doc: _Doc) -> None:
+        """Index ``doc``'s error (after it was set or cleared)."""
+        if doc.error is None:
+            self.bad.discard(key)
+        else:
+            self.bad.add(key)
+
+    def drop(self, key: tuple[str, str]) -> _Doc | None:
+        """Forget ``key``."""
+        self.bad.discard(key)
+        return self.docs.pop(key, None)
 
 
 @dataclass
@@ -340,7 +373,8 @@ class ControlPlane:
         with self._lock:
             desired = self._in_force()
             errors = {f"store/{key}": error for key, error in desired.invalid.items()}
-            for (kind, name), doc in desired.docs.items():
+            for kind, name in desired.bad:  # an index: no walk over every spec
+                doc = desired.docs[kind, name]
                 if doc.error is not None and (
                     kind == "presets" or name in self._breakers
                 ):
@@ -524,7 +558,7 @@ class ControlPlane:
         key = (document.kind, document.name)
         old = previous.docs.get(key)
         if document.data is None and document.error is None:
-            if desired.docs.pop(key, None) is not None:  # lower layers show through
+            if desired.drop(key) is not None:  # lower layers show through
                 changed.add(key)
             return
         if (
@@ -532,7 +566,7 @@ class ControlPlane:
             and old is not None
             and (old.data, old.origin) == (document.data, document.origin)
         ):
-            desired.docs[key] = old  # the same content (a re-read): nothing to do
+            desired.put(key, old)  # the same content (a re-read): nothing to do
             return
         changed.add(key)
         good = None if old is None else old.good
@@ -540,12 +574,12 @@ class ControlPlane:
             data = None if old is None else old.data
             checked = old is not None and old.checked
             error = clip(document.error)
-            desired.docs[key] = _Doc(
-                data, document.origin, document.version, error, good, checked
+            desired.put(
+                key, _Doc(data, document.origin, document.version, error, good, checked)
             )
             return
-        desired.docs[key] = _Doc(
-            document.data, document.origin, document.version, None, good
+        desired.put(
+            key, _Doc(document.data, document.origin, document.version, None, good)
         )
 
     @staticmethod
@@ -693,22 +727,28 @@ class ControlPlane:
         for name, managed in self._breakers.items():
             self._apply(name, managed, initial=False)
 
-    def _cached(self) -> Cached:
+    def _cached(self) -> Snapshot:
         """The desired state in force, as the cache saves it."""
         with self._lock:
             desired = self._in_force()
-            documents = []
-            for (kind, name), doc in sorted(desired.docs.items()):
-                data = doc.data if doc.good is None or doc.error is None else None
-                if doc.good is not None and (doc.error is not None or data is None):
-                    good_spec = doc.good.spec
-                    data = good_spec.model_dump(mode="json", exclude_unset=True)
-                if data is not None:
-                    documents.append((kind, name, dict(data), doc.origin, doc.version))
+            documents: list[bytes] = []
+            for (kind, name), doc in desired.docs.items():
+                if doc.saved is None:  # once per version: a save is a join
+                    # The last good version of a rejected document; else the latest.
+                    if doc.good is not None and doc.error is not None:
+                        encoded: bytes | None = doc.good.encoded
+                        origin = doc.good.origin
+                    else:
+                        encoded, origin = doc.canonical(), doc.origin
+                    if encoded is not None:
+                        doc.saved = entry(kind, name, encoded, origin, doc.version)
+                if doc.saved is not None:
+                    documents.append(doc.saved)
             if desired.epoch is not None:
-                documents.append(("epoch", "", dict(desired.epoch), "", 0))
-            return Cached(
-                tuple(documents),
+                epoch = canonical(dict(desired.epoch))
+                documents.append(entry("epoch", "", epoch, "", 0))
+            return Snapshot(
+                documents,
                 self._baseline.to_json(),
                 datetime.now(UTC).isoformat(timespec="seconds"),
             )
@@ -728,8 +768,10 @@ class ControlPlane:
             except ConfigError as exc:
                 doc.error = clip(str(exc))
             else:
-                doc.good = _Good(spec, digest(dict(doc.data)), doc.origin)
+                encoded = doc.canonical() or b"{}"
+                doc.good = _Good(spec, digest_of(encoded), doc.origin, encoded)
                 doc.error = None
+            self._in_force().note((kind, name), doc)
         return doc.good
 
     def _rebuild_presets(self) -> None:

@@ -152,6 +152,11 @@ class StoredSpec:
             return dict(self._confirmed)
         if self.error is not None:
             return dict(self.data)
+        if conforms(self.data, SPEC_SHAPE):  # the model keeps all but config values
+            read = {
+                f: as_read(f, self.data[f]) for f in CONFIG_FIELDS if f in self.data
+            }
+            return {**self.data, **read}
         return self.spec.model_dump(mode="json", exclude_unset=True)
 
     def confirmed_by(self, statuses: Sequence[Mapping[str, Any]]) -> bool:
@@ -393,7 +398,7 @@ class ControlStore:
         from cbcontrol.config._builder import validate_preset
 
         presets = {}
-        for document in self.backend.read(Scope.DESIRED).documents:
+        for document in self.backend.read(Scope.PRESETS).documents:
             if document.kind == "presets" and document.data is not None:
                 with contextlib.suppress(ConfigError):
                     presets[document.name] = validate_preset(

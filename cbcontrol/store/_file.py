@@ -310,7 +310,7 @@ class FileBackend:
         return self._read_raw()
 
     def _desired(
-        self, breaker: str | None, *, missing_ok: bool = True
+        self, breaker: str | None, *, missing_ok: bool = True, specs: bool = True
     ) -> list[Document]:
         """
         The file's documents; raise StoreError when the whole file is unusable.
@@ -329,7 +329,9 @@ class FileBackend:
             raise StoreError(str(exc), store=self._name) from None
         documents = []
         for entry in parsed.entries:
-            if entry.kind == "breakers" and breaker not in (None, entry.name):
+            if entry.kind == "breakers" and (
+                not specs or breaker not in (None, entry.name)
+            ):
                 continue
             origin = f"{self._name}#{entry.kind}.{entry.name}"
             if not is_name(entry.name):  # reported, never applied, never shadowing
@@ -402,7 +404,9 @@ class FileBackend:
         """The file's documents (none while it does not exist), and live statuses."""
         documents: list[Document] = []
         if scope.desired:
-            documents += self._desired(scope.breaker, missing_ok=missing_ok)
+            documents += self._desired(
+                scope.breaker, missing_ok=missing_ok, specs=scope.specs
+            )
         if scope.status:
             documents += self._statuses(scope.breaker)
         return Update(tuple(documents), complete=True)

@@ -92,7 +92,9 @@ def prefixes(scope: Scope) -> list[str]:
     desired, status, breaker = scope.desired, scope.status, scope.breaker
     keys = []
     if desired:
-        keys += [f"breakers/{breaker}" if breaker else "breakers/", "presets/", EPOCH]
+        if scope.specs:
+            keys.append(f"breakers/{breaker}" if breaker else "breakers/")
+        keys += ["presets/", EPOCH]
     if status:
         keys += ["instances/", f"status/{breaker}/" if breaker else "status/"]
     return keys

@@ -119,18 +119,22 @@ class Scope:
         status: ``instances/`` and ``status/``.
         breaker: Only this breaker's spec and status records (presets, epoch and
             instances stay whole).
+        specs: With ``desired``, the breaker specs too (False: presets and epoch).
     """
 
     desired: bool = False
     status: bool = False
     breaker: str | None = None
+    specs: bool = True
 
     DESIRED: ClassVar[Scope]
+    PRESETS: ClassVar[Scope]
     STATUS: ClassVar[Scope]
     ALL: ClassVar[Scope]
 
 
 Scope.DESIRED = Scope(desired=True)
+Scope.PRESETS = Scope(desired=True, specs=False)
 Scope.STATUS = Scope(status=True)
 Scope.ALL = Scope(desired=True, status=True)
 

@@ -52,6 +52,7 @@ __all__ = [
     "config_digest",
     "derive_effective",
     "digest",
+    "digest_of",
     "instance_document",
     "layer_json",
     "utc_text",
@@ -72,7 +73,12 @@ def canonical(data: object) -> bytes:
 
 def digest(data: object) -> str:
     """A short digest of a document's canonical JSON (16 hex digits)."""
-    return hashlib.blake2b(canonical(data), digest_size=8).hexdigest()
+    return digest_of(canonical(data))
+
+
+def digest_of(encoded: bytes) -> str:
+    """:func:`digest` of a document already in canonical JSON."""
+    return hashlib.blake2b(encoded, digest_size=8).hexdigest()
 
 
 def config_digest(values: Mapping[str, object], sources: Mapping[str, str]) -> str:

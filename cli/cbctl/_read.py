@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from cbctl._render import emit, get_renderable, list_table
+from cbctl._render import emit, get_renderable, list_table, list_text
 from cbctl._session import check_name, open_store, require_known
 from cbctl._views import Fleet, breaker_view
 
@@ -25,7 +25,7 @@ def list_breakers(opts: GlobalOptions, output: Output) -> None:
     with open_store(opts) as store:
         fleet = Fleet(store)
         views = [breaker_view(fleet, name) for name in fleet.names()]
-    emit(views, output, lambda: list_table(views))
+    emit(views, output, lambda: list_table(views), lambda: list_text(views))
 
 
 def show_breaker(opts: GlobalOptions, name: str, output: Output) -> None:

@@ -26,6 +26,7 @@ has ``applied`` it when it reports the spec's digest.
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -132,10 +133,6 @@ def resolve_effective(
 
     Returns ``{field: {"value", "source"}}``, or ``{}`` and why it does not resolve.
     """
-    from pydantic import ValidationError
-
-    from cbcontrol.config import BreakerConfig
-
     preset = spec.preset if spec is not None and spec.preset else None
     if preset is None:
         preset = name if name in presets else "default"
@@ -151,14 +148,28 @@ def resolve_effective(
         for field, value in spec.config_values().items():
             values[field] = value
             sources[field] = _field_source(origin, field)
-    try:
-        config = BreakerConfig.model_validate(values)
-    except ValidationError as exc:
-        return {}, "; ".join(_message(e) for e in exc.errors())
-    dumped = config.model_dump(mode="json")
+    dumped, error = _validated(tuple(sorted(values.items())))
+    if dumped is None:
+        return {}, error
     return {
         f: {"value": dumped[f], "source": sources.get(f, "default")} for f in fields()
     }, None
+
+
+@functools.lru_cache(maxsize=4096)
+def _validated(
+    values: tuple[tuple[str, object], ...],
+) -> tuple[dict[str, Any] | None, str | None]:
+    """The config of these values as JSON, or why it is invalid (once per values)."""
+    from pydantic import ValidationError
+
+    from cbcontrol.config import BreakerConfig
+
+    try:
+        config = BreakerConfig.model_validate(dict(values))
+    except ValidationError as exc:
+        return None, "; ".join(_message(e) for e in exc.errors())
+    return config.model_dump(mode="json"), None
 
 
 def _message(error: Mapping[str, Any]) -> str:
