@@ -55,6 +55,7 @@ bench: venv etcd-server
 	$(BIN)/python bench/overhead.py
 	$(BIN)/python bench/propagation.py
 	$(BIN)/python bench/ack.py
+	$(BIN)/python bench/scale.py
 
 # The etcd tests need Debian's etcd server on PATH. As root (CI, a fresh machine) it is
 # installed here; Debian's postinst must not leave a system etcd running, so service

@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from itertools import islice
 from typing import TYPE_CHECKING, Any, Final
 
+from cbcontrol._limits import clip
 from cbcontrol.config._layout import STATUS_TTL_S
 from cbcontrol.exceptions import StoreError
 
@@ -85,7 +86,7 @@ class StatusPublisher:
         self._identity_hash: int | None = None
         self._cursor = 0
         self._failing = False
-        self.writes = 0  # publish() calls that wrote something (for benchmarks)
+        self.error: str | None = None  # why the last write failed, while it fails
         self._thread = threading.Thread(
             target=self._run, name="cbcontrol-status", daemon=True
         )
@@ -185,6 +186,7 @@ class StatusPublisher:
             if not self._failing:
                 logger.warning("cannot publish the instance status: %s", exc)
             self._failing = True
+            self.error = clip(str(exc))
             with self._lock:  # retry them on the next round (not at once)
                 for name in records:
                     self._marked[name] = None
@@ -192,7 +194,7 @@ class StatusPublisher:
         if self._failing:
             logger.info("publishing the instance status again")
         self._failing = False
-        self.writes += 1
+        self.error = None
         if changed is not None:
             self._identity_hash = changed[1]
         self._published.update(hashes)

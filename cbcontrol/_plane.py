@@ -103,6 +103,8 @@ class PlaneHealth:
         history_backwards: The store's history went backwards (wiped or restored):
             its state is not applied until an operator accepts it.
         errors: The config errors in force, as :meth:`ControlPlane.errors`.
+        status_error: Why this instance's status cannot be published, while it
+            cannot (operators do not see it, nor its acknowledgements).
 
     .. versionadded:: 0.2.0
     """
@@ -113,6 +115,7 @@ class PlaneHealth:
     last_error: str | None
     history_backwards: bool
     errors: Mapping[str, str] = field(default_factory=dict)
+    status_error: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -298,7 +301,10 @@ class ControlPlane:
             return
         cached = None
         if backend.shared:  # a store in this process only has nothing to fall back on
-            self._cache = DesiredCache(cache_dir(environ), self._store_name)
+            # The process's environment, under what connect() was given: a test's
+            # environ={} must not move the cache to the user's home.
+            where = cache_dir({**os.environ, **(environ or {})})
+            self._cache = DesiredCache(where, self._store_name)
             cached = self._cached_state = self._cache.load()
         if cached is not None:
             self._baseline = _Baseline.from_json(cached.baseline)
@@ -403,6 +409,7 @@ class ControlPlane:
                 last_error=self._store_error,
                 history_backwards=self._held is not None,
                 errors=self.errors(),
+                status_error=None if self._publisher is None else self._publisher.error,
             )
 
     def observed_generation(self, name: str) -> int:

@@ -374,7 +374,7 @@ class ControlStore:
 
     def get(self, name: str) -> StoredSpec | None:
         """One breaker's stored spec, or None."""
-        update = self.backend.read(Scope(desired=True, breaker=name))
+        update = self.backend.read(Scope(desired=True, breaker=name, whole=False))
         found = [d for d in update.documents if (d.kind, d.name) == ("breakers", name)]
         return self._spec(found[0]) if found else None
 
@@ -455,7 +455,7 @@ class ControlStore:
                 attempt = None
                 old = dict(state.data or {})
                 new = change({k: v for k, v in old.items() if k not in METADATA})
-                floor = max(state.floor, self._reported_floor(name))
+                floor = state.floor
                 attempt_changes = (
                     _diff(old, new)
                     if state.error is None
@@ -498,18 +498,6 @@ class ControlStore:
                 logger.info("writing breaker %s: %s; retrying", name, exc)
                 conflicts += 1
         return outcome
-
-    def _reported_floor(self, name: str) -> int:
-        """The highest generation a live instance reports for breaker ``name``."""
-        update = self.backend.read(Scope(status=True, breaker=name))
-        return max(
-            (
-                _int(d.data.get("gen"))
-                for d in update.documents
-                if d.kind == "status" and d.data is not None
-            ),
-            default=0,
-        )
 
     @staticmethod
     def _result(
@@ -698,7 +686,8 @@ class ControlStore:
         timer.start()
         waiting = _Waiting(name, generation, digest)
         ack = waiting.ack(start)
-        watch = self.backend.watch(Scope(desired=True, status=True, breaker=name), stop)
+        scope = Scope(desired=True, status=True, breaker=name, whole=False)
+        watch = self.backend.watch(scope, stop)
         try:
             for update in watch:
                 if update.error is None:

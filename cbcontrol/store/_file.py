@@ -496,7 +496,11 @@ class FileBackend:
         """The entry, its content digest (the CAS token), and the history floor."""
         data, error = self._entry("breakers", name)
         version = None if data is None else _digest(_canonical(data))
-        return SpecState(data, error, version, self._history_floor(name))
+        floor = self._history_floor(name)
+        for record in self._statuses(name):  # what live instances applied
+            reported = (record.data or {}).get("gen") if record.kind == "status" else 0
+            floor = max(floor, reported if type(reported) is int else 0)
+        return SpecState(data, error, version, floor)
 
     def commit_spec(
         self,

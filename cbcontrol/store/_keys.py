@@ -94,9 +94,12 @@ def prefixes(scope: Scope) -> list[str]:
     if desired:
         if scope.specs:
             keys.append(f"breakers/{breaker}" if breaker else "breakers/")
-        keys += ["presets/", EPOCH]
+        if scope.whole:
+            keys += ["presets/", EPOCH]
     if status:
-        keys += ["instances/", f"status/{breaker}/" if breaker else "status/"]
+        if scope.whole:
+            keys.append("instances/")
+        keys.append(f"status/{breaker}/" if breaker else "status/")
     return keys
 
 

@@ -341,9 +341,15 @@ class MemoryStore:
             raise StoreUnavailableError(self._error, store=self._name)
 
     def _history_floor(self, name: str) -> int:
-        prefix = f"{HISTORY}{name}/"
+        """The last generation of the history, or of a live instance's record."""
+        prefix, records = f"{HISTORY}{name}/", f"status/{name}/"
         keys = [k for k in self._values if k.startswith(prefix)]
-        return max((int(k.rsplit("/", 1)[1]) for k in keys), default=0)
+        floor = max((int(k.rsplit("/", 1)[1]) for k in keys), default=0)
+        for key, (value, revision) in self._values.items():
+            if key.startswith(records):
+                reported = (self._document(key, value, revision).data or {}).get("gen")
+                floor = max(floor, reported if type(reported) is int else 0)
+        return floor
 
     @staticmethod
     def _covers(scope: Scope, key: str) -> bool:

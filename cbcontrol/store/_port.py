@@ -120,12 +120,16 @@ class Scope:
         breaker: Only this breaker's spec and status records (presets, epoch and
             instances stay whole).
         specs: With ``desired``, the breaker specs too (False: presets and epoch).
+        whole: The documents besides specs and records: presets and epoch (with
+            ``desired``), instances' identities (with ``status``). False leaves
+            them out: a ``wait_applied`` needs one spec and its records only.
     """
 
     desired: bool = False
     status: bool = False
     breaker: str | None = None
     specs: bool = True
+    whole: bool = True
 
     DESIRED: ClassVar[Scope]
     PRESETS: ClassVar[Scope]
@@ -149,7 +153,8 @@ class SpecState:
         error: Why the stored value is unreadable (garbage, too big), if it is.
         version: The token :meth:`StoreBackend.commit_spec` compares against.
         floor: The highest generation this breaker ever had that the store still
-            knows of (its history, its document): a new one must be higher.
+            knows of (its history, what live instances report they applied): a
+            new one must be higher, and than the document's.
     """
 
     data: Mapping[str, Any] | None

@@ -308,14 +308,26 @@ class EtcdBackend:
     # -- desired state -----------------------------------------------------------
 
     def load_spec(self, name: str) -> SpecState:
-        """The spec, its mod revision, and the last generation in its history."""
+        """
+        The spec and its mod revision, in one round trip with the generation floor.
+
+        The floor is the last generation of the history or of a live instance's
+        record of this breaker.
+        """
         key = f"{self.prefix}breakers/{name}"
-        found = self.client.range(key, prefix=False)
-        last = self.client.last_key(f"{self.prefix}{HISTORY}{name}/")
+        history = f"{self.prefix}{HISTORY}{name}/"
+        records = f"{self.prefix}status/{name}/"
+        found = self.client.read_keys([key, records], last=[history])
         floor = 0
+        last = found.last.get(history)
         if last is not None:
             tail = last.rpartition("/")[2]
             floor = int(tail) if tail.isdigit() else 0
+        for stored, (value, revision) in found.kvs.items():
+            if stored.startswith(records):
+                data = self._document(stored, value, revision).data or {}
+                reported = data.get("gen")
+                floor = max(floor, reported if type(reported) is int else 0)
         if key not in found.kvs:
             return SpecState(None, None, 0, floor)
         value, revision = found.kvs[key]

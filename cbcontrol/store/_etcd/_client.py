@@ -23,7 +23,7 @@ import logging
 import os
 import threading
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from cbcontrol.exceptions import StoreAuthError, StoreError, StoreUnavailableError
@@ -126,11 +126,13 @@ class RangeResult:
         revision: etcd's revision when they were read.
         cluster_id: The cluster's id, as hex (it changes when a cluster is rebuilt).
         kvs: ``{key: (value, mod_revision)}``.
+        last: For each prefix asked with ``last``: its greatest key, or None.
     """
 
     revision: int
     cluster_id: str
     kvs: dict[str, tuple[bytes, int]]
+    last: dict[str, str | None] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -368,11 +370,14 @@ class EtcdClient:
             first = bytes(response.kvs[-1].key) + b"\0"
         return RangeResult(revision, cluster, kvs)
 
-    def read_keys(self, keys: Sequence[str]) -> RangeResult:
+    def read_keys(
+        self, keys: Sequence[str], *, last: Sequence[str] = ()
+    ) -> RangeResult:
         """
         Several keys and prefixes (ending in ``/``) read at one revision.
 
-        One transaction reads a page of each; a prefix with more keys goes on in
+        One transaction reads a page of each, and the greatest key under each
+        prefix of ``last`` (without values); a prefix with more keys goes on in
         pages at the same revision (:meth:`range`).
         """
         rpc = self._rpc
@@ -382,11 +387,12 @@ class EtcdClient:
             end = _prefix_end(start) if key.endswith("/") else b""
             request = rpc.RangeRequest(key=start, range_end=end, limit=_PAGE_KEYS)
             ops.append(rpc.RequestOp(request_range=request))
+        ops += [rpc.RequestOp(request_range=self._last_request(p)) for p in last]
         request = rpc.TxnRequest(compare=[], success=ops)
         response = self._unary(f"read {_shared(keys)!r}", "KV", "Txn", request)
         revision = int(response.header.revision)
         kvs: dict[str, tuple[bytes, int]] = {}
-        for key, op in zip(keys, response.responses, strict=True):
+        for key, op in zip(keys, response.responses, strict=False):
             page = op.response_range
             for kv in page.kvs:
                 kvs[kv.key.decode("utf-8", "replace")] = (
@@ -396,13 +402,18 @@ class EtcdClient:
             if page.more and page.kvs:
                 rest = self.range(key, revision=revision, after=bytes(page.kvs[-1].key))
                 kvs.update(rest.kvs)
+        greatest: dict[str, str | None] = {}
+        for prefix, op in zip(last, response.responses[len(keys) :], strict=True):
+            found = op.response_range.kvs
+            greatest[prefix] = (
+                found[0].key.decode("utf-8", "replace") if found else None
+            )
         cluster = f"{int(response.header.cluster_id):x}"
-        return RangeResult(revision, cluster, kvs)
+        return RangeResult(revision, cluster, kvs, greatest)
 
-    def last_key(self, prefix: str) -> str | None:
-        """The greatest key under ``prefix`` (one key read, values not sent)."""
+    def _last_request(self, prefix: str) -> Any:
         start = prefix.encode()
-        request = self._rpc.RangeRequest(
+        return self._rpc.RangeRequest(
             key=start,
             range_end=_prefix_end(start),
             limit=1,
@@ -410,6 +421,10 @@ class EtcdClient:
             sort_target=self._rpc.RangeRequest.KEY,
             keys_only=True,
         )
+
+    def last_key(self, prefix: str) -> str | None:
+        """The greatest key under ``prefix`` (one key read, values not sent)."""
+        request = self._last_request(prefix)
         response = self._unary(f"read {prefix!r}", "KV", "Range", request)
         return response.kvs[0].key.decode("utf-8", "replace") if response.kvs else None
 
