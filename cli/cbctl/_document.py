@@ -147,13 +147,24 @@ def merged_presets(
 def check(
     document: ConfigDocument, presets: Mapping[str, PresetSpec] | None = None
 ) -> list[str]:
-    """Every breaker of ``document`` must resolve to a valid config."""
+    """Every name must follow the grammar; every breaker resolve to a valid config."""
     from cbcontrol.config import BUILTIN_PRESETS
+    from cbcontrol.store import NAME_RULE, is_name
 
+    errors = [
+        f"{kind}.{name}: the name {NAME_RULE}"
+        for kind, names in (
+            ("presets", document.presets),
+            ("breakers", document.breakers),
+        )
+        for name in names
+        if not is_name(name)
+    ]
+    if errors:
+        return errors
     table = merged_presets(
         BUILTIN_PRESETS if presets is None else presets, document.presets
     )
-    errors = []
     for name, spec in document.breakers.items():
         _, error = resolve_effective(name, spec, "file:", table)
         if error is not None:
