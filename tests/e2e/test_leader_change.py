@@ -35,6 +35,15 @@ def cluster() -> Iterator[EtcdCluster]:
         yield members
 
 
+@pytest.fixture
+def restarts(cluster: EtcdCluster) -> Iterator[list[threading.Timer]]:
+    """Pending member restarts, finished before the cluster is stopped."""
+    timers: list[threading.Timer] = []
+    yield timers
+    for timer in timers:
+        timer.join()
+
+
 def _url(cluster: EtcdCluster, namespace: str) -> str:
     """The cluster's URL, the leader's endpoint last: the client talks to a follower."""
     leader = cluster.leader()
@@ -42,7 +51,9 @@ def _url(cluster: EtcdCluster, namespace: str) -> str:
     return f"etcd://{','.join(m.endpoint for m in ordered)}/{namespace}"
 
 
-def _lose_the_leader(cluster: EtcdCluster, url: str) -> None:
+def _lose_the_leader(
+    cluster: EtcdCluster, url: str, restarts: list[threading.Timer]
+) -> None:
     """Kill the leader and freeze the second member of ``url`` for 1.5 s."""
     leader = cluster.leader()
     second = next(m for m in cluster.members if m.endpoint == url.split(",")[1])
@@ -53,11 +64,16 @@ def _lose_the_leader(cluster: EtcdCluster, url: str) -> None:
         second.resume()
         leader.start()
 
-    threading.Timer(1.5, back).start()
+    timer = threading.Timer(1.5, back)
+    restarts.append(timer)
+    timer.start()
 
 
 def test_writes_during_leader_changes_are_retried_and_all_land(
-    cluster: EtcdCluster, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    cluster: EtcdCluster,
+    restarts: list[threading.Timer],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Each write right after the leader dies succeeds once; history has them all."""
     caplog.set_level(logging.INFO, logger="cbcontrol.store")
@@ -68,7 +84,7 @@ def test_writes_during_leader_changes_are_retried_and_all_land(
     generations = []
     with cbcontrol.open_store(store, timeout=1.0) as control:
         for value in (3, 4):
-            _lose_the_leader(cluster, store)
+            _lose_the_leader(cluster, store, restarts)
             result = control.update(
                 "payment",
                 lambda doc, v=value: {**doc, "max_failures": v},
@@ -82,7 +98,7 @@ def test_writes_during_leader_changes_are_retried_and_all_land(
             assert ack.complete, ack
         history = [r.generation for r in control.history("payment")]
     store = _url(cluster, namespace)
-    _lose_the_leader(cluster, store)  # and cbctl, the same way
+    _lose_the_leader(cluster, store, restarts)  # and cbctl, the same way
     started = time.monotonic()
     via_cbctl = Cbctl(store)(
         "set", "payment", "--max-failures", "6", "--timeout", "20s", "-o", "json"

@@ -161,7 +161,8 @@ def test_a_big_status_read_comes_in_pages_at_one_revision(
 def test_watch_delivers_every_put_within_milliseconds(
     etcd_server: EtcdServer, etcd_client: EtcdClient, etcd_namespace: str
 ) -> None:
-    """Each of 50 puts arrives as a change of one document (latency printed)."""
+    """Each of 50 puts arrives as a change of one document (latency printed; the
+    bound is bench/propagation.py's to measure, not a test's)."""
     key = key_of(etcd_namespace, "breakers", "payment")
     latencies = []
     with Follower(backend(etcd_server, etcd_namespace), Scope.DESIRED) as follower:
@@ -182,7 +183,6 @@ def test_watch_delivers_every_put_within_milliseconds(
 
     assert 51 == len(follower.updates)
     assert all(len(u.documents) == 1 for _, u in follower.updates[1:])
-    assert max(latencies) < 1.0
 
 
 def test_watch_drops_deleted_keys_and_ignores_other_prefixes(

@@ -6,7 +6,8 @@ import socket
 import sys
 import threading
 import time
-from typing import TYPE_CHECKING
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -205,6 +206,43 @@ def test_silent_endpoint_times_out_naming_it() -> None:
             client.get("/k")
         assert time.monotonic() - start < 3
         client.close()
+
+
+@pytest.mark.parametrize(
+    ("details", "shown"),
+    [("context deadline exceeded", "no answer within 1s"), ("context canceled", "")],
+)
+def test_a_members_own_deadline_answer_is_unavailable_and_moves_on(
+    etcd_server: EtcdServer, details: str, shown: str
+) -> None:
+    """A member that gives up waiting for a leader answers UNKNOWN with Go's context
+    error: that is transient (writes retry on it), and the next endpoint is tried."""
+    grpc = pytest.importorskip("grpc")
+    from pyetcd import etcdrpc
+
+    class GivingUp(etcdrpc.KVServicer):  # type: ignore[misc]
+        def Range(self, request: object, context: Any) -> None:  # noqa: N802
+            context.abort(grpc.StatusCode.UNKNOWN, details)
+
+    server = grpc.server(ThreadPoolExecutor(max_workers=2))
+    etcdrpc.add_KVServicer_to_server(GivingUp(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        with (
+            EtcdClient([("127.0.0.1", port)], timeout=1) as alone,
+            pytest.raises(
+                StoreUnavailableError,
+                match=rf"^etcd at 127\.0\.0\.1:{port} is unavailable \(get '/k'\): "
+                rf"{shown or details}$",
+            ),
+        ):
+            alone.get("/k")
+        endpoints = [("127.0.0.1", port), *etcd_server.endpoints]
+        with EtcdClient(endpoints, timeout=1) as client:
+            assert (None, 0) == client.get("/moved-on")  # from the second endpoint
+    finally:
+        server.stop(None)
 
 
 def test_second_endpoint_is_used_when_the_first_is_down(

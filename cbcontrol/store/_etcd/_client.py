@@ -106,7 +106,17 @@ def _prefix_end(prefix: bytes) -> bytes:
 
 
 def code_of(exc: Any) -> str:
-    return str(exc.code().name) if hasattr(exc, "code") else "UNKNOWN"
+    code = str(exc.code().name) if hasattr(exc, "code") else "UNKNOWN"
+    if code == "UNKNOWN":
+        # A member whose request outlived the deadline we sent (it was waiting for
+        # a leader, say) answers with Go's context error as UNKNOWN: it is the same
+        # transient failure as our own deadline passing, and is retried like it.
+        details = details_of(exc)
+        if "context deadline exceeded" in details:
+            return "DEADLINE_EXCEEDED"
+        if "context canceled" in details:
+            return "CANCELLED"
+    return code
 
 
 def details_of(exc: Any) -> str:
