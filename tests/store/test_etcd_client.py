@@ -221,7 +221,10 @@ def test_a_members_own_deadline_answer_is_unavailable_and_moves_on(
     from pyetcd import etcdrpc
 
     class GivingUp(etcdrpc.KVServicer):  # type: ignore[misc]
+        """A member that gives every read up, as one without a leader does."""
+
         def Range(self, request: object, context: Any) -> None:  # noqa: N802
+            """Answer as etcd does when the caller's deadline passed first."""
             context.abort(grpc.StatusCode.UNKNOWN, details)
 
     server = grpc.server(ThreadPoolExecutor(max_workers=2))
