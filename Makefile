@@ -55,6 +55,7 @@ bench: venv test-tools
 	$(BIN)/python bench/overhead.py
 	$(BIN)/python bench/propagation.py
 	$(BIN)/python bench/ack.py
+	$(BIN)/python bench/scale.py
 
 # Commands the tests take from Debian, each as command=package: the etcd server and
 # client (etcd tests, the RBAC script in deploy/), openssl (TLS certificates) and promtool

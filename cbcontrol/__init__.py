@@ -20,7 +20,15 @@ from typing import TYPE_CHECKING
 from cbcontrol.exceptions import CBControlError, CircuitOpenError, ConfigError
 
 if TYPE_CHECKING:
-    from cbcontrol._admin import (
+    from cbcontrol._breaker import CircuitBreaker
+    from cbcontrol._clock import Clock
+    from cbcontrol._events import CallRecorded, Outcome, State, StateChanged, Trigger
+    from cbcontrol._fallback import ResultOrigin
+    from cbcontrol._metrics import BreakerSnapshot
+    from cbcontrol._plane import ControlPlane, PlaneHealth, connect
+    from cbcontrol._policy import ExceptionRule, always, never, on, when
+    from cbcontrol.config import BreakerConfig
+    from cbcontrol.store._control import (
         Ack,
         ControlStore,
         HistoryRecord,
@@ -28,14 +36,6 @@ if TYPE_CHECKING:
         WriteResult,
         open_store,
     )
-    from cbcontrol._breaker import CircuitBreaker
-    from cbcontrol._clock import Clock
-    from cbcontrol._events import CallRecorded, Outcome, State, StateChanged, Trigger
-    from cbcontrol._fallback import ResultOrigin
-    from cbcontrol._metrics import BreakerSnapshot
-    from cbcontrol._plane import ControlPlane, connect
-    from cbcontrol._policy import ExceptionRule, always, never, on, when
-    from cbcontrol.config import BreakerConfig
 
 __all__ = [
     "Ack",
@@ -52,6 +52,7 @@ __all__ = [
     "ExceptionRule",
     "HistoryRecord",
     "Outcome",
+    "PlaneHealth",
     "ResultOrigin",
     "State",
     "StateChanged",
@@ -71,33 +72,34 @@ __all__ = [
 # and a tool that needs one part (cbctl reading a store) does not load the rest
 # (pydantic and the config layer).
 _LAZY = {
-    "Ack": "cbcontrol._admin",
+    "Ack": "cbcontrol.store._control",
     "BreakerConfig": "cbcontrol.config",
     "BreakerSnapshot": "cbcontrol._metrics",
     "CallRecorded": "cbcontrol._events",
     "CircuitBreaker": "cbcontrol._breaker",
     "Clock": "cbcontrol._clock",
     "ControlPlane": "cbcontrol._plane",
-    "ControlStore": "cbcontrol._admin",
+    "ControlStore": "cbcontrol.store._control",
     "ExceptionRule": "cbcontrol._policy",
-    "HistoryRecord": "cbcontrol._admin",
+    "HistoryRecord": "cbcontrol.store._control",
     "Outcome": "cbcontrol._events",
+    "PlaneHealth": "cbcontrol._plane",
     "ResultOrigin": "cbcontrol._fallback",
     "State": "cbcontrol._events",
     "StateChanged": "cbcontrol._events",
-    "StoredSpec": "cbcontrol._admin",
+    "StoredSpec": "cbcontrol.store._control",
     "Trigger": "cbcontrol._events",
-    "WriteResult": "cbcontrol._admin",
+    "WriteResult": "cbcontrol.store._control",
     "always": "cbcontrol._policy",
     "connect": "cbcontrol._plane",
     "never": "cbcontrol._policy",
     "on": "cbcontrol._policy",
-    "open_store": "cbcontrol._admin",
+    "open_store": "cbcontrol.store._control",
     "when": "cbcontrol._policy",
 }
 
 
-_SUBMODULES = frozenset({"config", "testing", "typing"})
+_SUBMODULES = frozenset({"config", "store", "testing", "typing"})
 """Public subpackages, reachable as attributes (``cbcontrol.config.PRECEDENCE``)."""
 
 

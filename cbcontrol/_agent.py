@@ -1,165 +1,111 @@
 """
-Reported state: each process publishes its :class:`InstanceStatus`.
+Reported state: each process publishes its identity and one record per breaker.
 
-One daemon thread per plane writes the status through a *sink*: a key on a lease in
-etcd (``instances/<id>``, TTL 10 s, kept alive, so a dead process disappears when its
-lease expires), or one JSON file per instance in the file store's status directory
-(with a heartbeat; readers treat a file older than the TTL as gone).
+One daemon thread per plane writes through the store's
+:class:`~cbcontrol.store.StatusWriter` (an etcd lease; a status file) only what
+changed (layout: :mod:`cbcontrol.store._status`):
 
-Writes are coalesced: at most one a second while something changes (counters move
-with every call), none while nothing does, and *at once* when the plane has applied a
-new desired state, so that ``cbctl --wait`` sees the acknowledgement within
-milliseconds.
+* at once, a breaker that applied new desired state, changed state, or was created
+  (:meth:`StatusPublisher.mark`: ``cbctl --wait`` sees the acknowledgement within
+  milliseconds);
+* within a second, the identity when the plane's health or errors change;
+* counters and windows, by a sweep that looks at up to :data:`SWEEP_PER_TICK`
+  breakers a second (all of them every second up to that many), and writes a record
+  only if its bytes changed.
+
+An idle instance therefore writes nothing; only its keep-alive runs (the lease's, or
+a touch of the status file every third of the TTL). A failed write is retried on the
+next round with everything still unwritten, and logged once per failure streak.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import os
-import tempfile
 import threading
 import time
-from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from datetime import UTC, datetime
+from itertools import islice
+from typing import TYPE_CHECKING, Any, Final
 
+from cbcontrol._limits import clip
 from cbcontrol.config._layout import STATUS_TTL_S
 from cbcontrol.exceptions import StoreError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
 
-    from cbcontrol._etcd import EtcdClient, LeaseKeeper
-    from cbcontrol.config._models import InstanceStatus
+    from cbcontrol.store._port import StatusWriter
 
-__all__ = [
-    "STATUS_TTL_S",
-    "EtcdStatusSink",
-    "FileStatusSink",
-    "StatusPublisher",
-    "StatusSink",
-]
+__all__ = ["SWEEP_PER_TICK", "StatusPublisher"]
 
 logger = logging.getLogger("cbcontrol.agent")
 logger.addHandler(logging.NullHandler())
 
-_INTERVAL_S = 1.0  # at most one coalesced write a second at steady state
-_HEARTBEAT_S = STATUS_TTL_S / 3  # file store: rewrite this often even if unchanged
+_TICK_S: Final = 1.0
+_KEEPALIVE_S: Final = STATUS_TTL_S / 3
+SWEEP_PER_TICK: Final = 2_000
+"""Breakers whose counters are compared per second."""
 
 
-class StatusSink(Protocol):
-    """Where a process's status goes."""
-
-    heartbeat: bool
-    """Whether an unchanged status must still be rewritten (no lease keeps it)."""
-
-    def write(self, data: bytes) -> None:
-        """Publish the status document (JSON bytes)."""
-        ...
-
-    def remove(self) -> None:
-        """Withdraw the status: the process is going away."""
-        ...
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-class EtcdStatusSink:
-    """``/cbcontrol/<ns>/instances/<id>`` on a lease that a keeper thread refreshes."""
-
-    heartbeat = False
-
-    def __init__(self, client: EtcdClient, key: str, ttl: int = STATUS_TTL_S) -> None:
-        from cbcontrol._etcd import LeaseKeeper
-
-        self._client = client
-        self._key = key
-        self._last: bytes | None = None
-        self._lock = threading.Lock()
-        self._keeper: LeaseKeeper = LeaseKeeper(client, ttl, self._on_lease)
-        self._started = False
-
-    def write(self, data: bytes) -> None:
-        """Put the status under the current lease (granting it first if needed)."""
-        # Puts happen under the lock, so an older status can never land after a
-        # newer one (the keeper's thread writes too, on a new lease).
-        with self._lock:
-            self._last = data
-            if not self._started:
-                self._started = True
-                self._keeper.start()  # its first lease triggers the first put
-                return
-            lease = self._keeper.lease_id
-            if lease is not None:
-                self._client.put(self._key, data, lease=lease)
-
-    def _on_lease(self, lease: int) -> None:
-        # A new lease (the first, or one replacing a lease that expired while etcd
-        # was away): the key went with the old one, so write it again.
-        with self._lock:
-            if self._last is not None:
-                self._client.put(self._key, self._last, lease=lease)
-
-    def remove(self) -> None:
-        """Revoke the lease, which deletes the key."""
-        self._keeper.stop(revoke=True)
-
-
-class FileStatusSink:
-    """``<status dir>/<instance_id>.json``, rewritten atomically."""
-
-    heartbeat = True
-
-    def __init__(self, directory: Path, instance_id: str) -> None:
-        self._dir = directory
-        self._path = directory / f"{instance_id}.json"
-
-    def write(self, data: bytes) -> None:
-        """Write the file by rename, so readers never see half a status."""
-        try:
-            self._dir.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self._dir, prefix=".", suffix=".tmp")
-            try:
-                with os.fdopen(fd, "wb") as out:
-                    out.write(data)
-                Path(tmp).replace(self._path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
-        except OSError as exc:
-            msg = f"cannot write instance status {self._path}: {exc.strerror or exc}"
-            raise StoreError(msg, store=f"file:{self._dir}") from exc
-
-    def remove(self) -> None:
-        """Delete the status file."""
-        with contextlib.suppress(OSError):
-            self._path.unlink(missing_ok=True)
+def _encode(data: dict[str, Any]) -> bytes:
+    return json.dumps(data, separators=(",", ":"), sort_keys=True).encode()
 
 
 class StatusPublisher:
     """
-    The thread that keeps one process's status published.
+    The thread that keeps one process's reported state published.
 
     Args:
-        build: Returns the current status (called on the publisher's thread).
-        sink: Where it goes.
+        writer: Where it goes.
+        identity: Builds the identity document.
+        record: Builds one breaker's record (None once the breaker is gone).
+        names: The breakers there are.
     """
 
-    def __init__(self, build: Callable[[], InstanceStatus], sink: StatusSink) -> None:
-        self._build = build
-        self._sink = sink
+    def __init__(
+        self,
+        writer: StatusWriter,
+        *,
+        identity: Callable[[], dict[str, Any]],
+        record: Callable[[str], dict[str, Any] | None],
+        names: Callable[[], list[str]],
+    ) -> None:
+        self._writer = writer
+        self._identity, self._record, self._names = identity, record, names
+        self._lock = threading.Lock()
+        self._marked: dict[str, None] = {}  # ordered set of breakers to publish now
+        self._identity_due = False
         self._urgent = threading.Event()
         self._stop = threading.Event()
+        self._published: dict[str, int] = {}  # breaker -> hash of the bytes written
+        self._identity_hash: int | None = None
+        self._cursor = 0
+        self._failing = False
+        self.error: str | None = None  # why the last write failed, while it fails
         self._thread = threading.Thread(
             target=self._run, name="cbcontrol-status", daemon=True
         )
-        self._failing = False
 
     def start(self) -> None:
-        """Publish at once, then keep publishing."""
+        """Publish everything at once, then keep it published."""
         self._thread.start()
 
-    def poke(self) -> None:
-        """Publish now (a new desired state was applied); returns at once."""
+    def mark(self, names: Iterable[str]) -> None:
+        """Publish these breakers now (they applied something, or changed state)."""
+        with self._lock:
+            for name in names:
+                self._marked[name] = None
+        self._urgent.set()
+
+    def mark_identity(self) -> None:
+        """Publish the identity now (the plane's health changed)."""
+        with self._lock:
+            self._identity_due = True
         self._urgent.set()
 
     def close(self) -> None:
@@ -168,34 +114,88 @@ class StatusPublisher:
         self._urgent.set()
         self._thread.join(timeout=5.0)
         try:
-            self._sink.remove()
+            self._writer.close()
         except StoreError as exc:
             logger.debug("could not withdraw the instance status: %s", exc)
 
     def _run(self) -> None:
-        last_body: str | None = None
-        last_write = 0.0
+        last_write = time.monotonic()
+        next_sweep = 0.0
         while not self._stop.is_set():
-            status = self._build()
-            # Compare without the heartbeat, which changes every time.
-            body = status.model_dump_json(exclude={"heartbeat_at"})
-            now = time.monotonic()
-            due = self._sink.heartbeat and now - last_write >= _HEARTBEAT_S
-            if (body != last_body or due) and self._publish(status):
-                last_body, last_write = body, now
-            self._urgent.wait(_INTERVAL_S)
+            try:
+                now = time.monotonic()
+                sweep = now >= next_sweep
+                if sweep:
+                    next_sweep = now + _TICK_S
+                if self._publish(sweep=sweep):
+                    last_write = now
+                elif now - last_write >= _KEEPALIVE_S:
+                    self._writer.keepalive()
+                    last_write = now
+            except Exception:  # the publisher must outlive its own bugs
+                logger.exception("publishing the instance status failed")
+            self._urgent.wait(max(0.0, next_sweep - time.monotonic()))
             self._urgent.clear()
 
-    def _publish(self, status: InstanceStatus) -> bool:
-        data = json.dumps(status.model_dump(mode="json"), separators=(",", ":"))
+    def _candidates(self, *, sweep: bool) -> list[str]:
+        """Marked breakers first, then (when sweeping) the next slice of the rest."""
+        with self._lock:
+            marked, self._marked = list(self._marked), {}
+        if not sweep:
+            return marked
+        names = self._names()
+        if len(names) <= SWEEP_PER_TICK:
+            chosen = names
+        else:
+            start = self._cursor % len(names)
+            chosen = list(islice(names, start, start + SWEEP_PER_TICK))
+            chosen += names[: SWEEP_PER_TICK - len(chosen)]
+            self._cursor = start + SWEEP_PER_TICK
+        seen = set(marked)
+        return marked + [n for n in chosen if n not in seen]
+
+    def _changed_identity(self, *, sweep: bool) -> tuple[dict[str, Any], int] | None:
+        """The identity and its hash, if it changed since it was last written."""
+        with self._lock:
+            due, self._identity_due = self._identity_due, False
+        if not (sweep or due) and self._identity_hash is not None:
+            return None
+        document = self._identity()
+        digest = hash(_encode(document))
+        return None if digest == self._identity_hash else (document, digest)
+
+    def _publish(self, *, sweep: bool) -> bool:
+        """Write what changed; True if anything was written."""
+        changed = self._changed_identity(sweep=sweep)
+        identity = None if changed is None else changed[0]
+        names = self._candidates(sweep=sweep)
+        records: dict[str, dict[str, Any] | None] = {}
+        hashes: dict[str, int] = {}
+        for name in names:
+            record = self._record(name)
+            digest = hash(_encode(record)) if record is not None else 0
+            if self._published.get(name) != digest:
+                records[name], hashes[name] = record, digest
+        if identity is None and not records:
+            return False
+        if identity is not None:  # the time it changed: not part of the comparison
+            identity = {**identity, "updated_at": _now()}
         try:
-            self._sink.write(data.encode())
+            self._writer.publish(identity, records)
         except StoreError as exc:
             if not self._failing:
                 logger.warning("cannot publish the instance status: %s", exc)
             self._failing = True
+            self.error = clip(str(exc))
+            with self._lock:  # retry them on the next round (not at once)
+                for name in records:
+                    self._marked[name] = None
             return False
         if self._failing:
             logger.info("publishing the instance status again")
         self._failing = False
+        self.error = None
+        if changed is not None:
+            self._identity_hash = changed[1]
+        self._published.update(hashes)
         return True

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import threading
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from cbcontrol.config.sources._base import RawEntry, SourceSnapshot
-
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Mapping
+    from collections.abc import Iterator
 
     from cbcontrol._breaker import CircuitBreaker
     from cbcontrol._events import Event
-    from cbcontrol.config.sources._base import Kind
 
-__all__ = ["FakeClock", "InMemoryConfigSource", "capture_events"]
+__all__ = ["FakeClock", "capture_events"]
 
 
 class FakeClock:
@@ -69,77 +65,3 @@ def capture_events(
     finally:
         for undo in unsubscribe:
             undo()
-
-
-class InMemoryConfigSource:
-    """
-    A live config source held in memory: the fake of a file or etcd store.
-
-    ``put()`` and ``delete()`` deliver a fresh snapshot to the running plane at once,
-    synchronously, so a test needs no waiting::
-
-        source = InMemoryConfigSource()
-        plane = cbcontrol.connect(source=source)
-        source.put("breakers", "payment", {"max_failures": 3})
-
-    .. versionadded:: 0.1.0
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._entries: dict[tuple[Kind, str], RawEntry] = {}
-        self._revision = 0
-        self._error: str | None = None
-        self._on_change: Callable[[SourceSnapshot], None] | None = None
-
-    @property
-    def name(self) -> str:
-        """The display name used in provenance."""
-        return "memory"
-
-    def put(self, kind: Kind, name: str, data: Mapping[str, object]) -> None:
-        """Store a document (``kind`` is ``"breakers"`` or ``"presets"``)."""
-        with self._lock:
-            self._revision += 1
-            origin = f"memory:/{kind}/{name}@{self._revision}"
-            self._entries[kind, name] = RawEntry(kind, name, dict(data), origin)
-        self._deliver()
-
-    def delete(self, kind: Kind, name: str) -> None:
-        """Remove a document."""
-        with self._lock:
-            self._revision += 1
-            self._entries.pop((kind, name), None)
-        self._deliver()
-
-    def fail(self, error: str | None) -> None:
-        """Report a whole-source error (None clears it); documents are kept."""
-        with self._lock:
-            self._error = error
-        self._deliver()
-
-    def read(self) -> SourceSnapshot:
-        """The current snapshot."""
-        with self._lock:
-            return SourceSnapshot(
-                "memory", str(self._revision), dict(self._entries), self._error
-            )
-
-    def run(
-        self, on_change: Callable[[SourceSnapshot], None], stop: threading.Event
-    ) -> None:
-        """Deliver changes until ``stop`` is set."""
-        self._on_change = on_change
-        self._deliver()  # catch up on what changed before the watch started
-        try:
-            stop.wait()
-        finally:
-            self._on_change = None
-
-    def close(self) -> None:
-        """Nothing to release."""
-
-    def _deliver(self) -> None:
-        on_change = self._on_change
-        if on_change is not None:
-            on_change(self.read())

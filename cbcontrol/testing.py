@@ -1,12 +1,16 @@
 """
 Helpers for testing code that uses cbcontrol: a fake clock, event capture and
-an in-memory config store.
+an in-memory store.
 
 .. versionadded:: 0.1.0
 """
 
 from __future__ import annotations
 
-from cbcontrol._testing import FakeClock, InMemoryConfigSource, capture_events
+from cbcontrol._testing import FakeClock, capture_events
+from cbcontrol.store._memory import MemoryStore
 
-__all__ = ["FakeClock", "InMemoryConfigSource", "capture_events"]
+InMemoryConfigSource = MemoryStore
+"""The in-memory store (:class:`cbcontrol.store.MemoryStore`), by its 0.1 name."""
+
+__all__ = ["FakeClock", "InMemoryConfigSource", "MemoryStore", "capture_events"]

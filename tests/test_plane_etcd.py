@@ -10,12 +10,12 @@ import pytest
 
 import cbcontrol
 from cbcontrol import State
-from cbcontrol.config import InstanceStatus
 from tests.support.waiting import wait_until
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from cbcontrol.config import InstanceStatus
     from tests.support.etcd import EtcdServer
 
 pytestmark = pytest.mark.etcd
@@ -25,10 +25,11 @@ class Etcd:
     """A raw view of the namespace, written the way cbctl or an operator would."""
 
     def __init__(self, server: EtcdServer, namespace: str) -> None:
-        from cbcontrol._etcd import EtcdClient
+        from cbcontrol.store._etcd._client import EtcdClient
 
         self.client = EtcdClient(server.endpoints)
         self.prefix = f"/cbcontrol/{namespace}/"
+        self.url = f"etcd://{server.endpoint}/{namespace}"
 
     def put(self, key: str, value: object) -> int:
         """Write JSON (or raw text) under the namespace; returns the revision."""
@@ -37,8 +38,8 @@ class Etcd:
 
     def statuses(self) -> list[InstanceStatus]:
         """The instance statuses currently published."""
-        _, found = self.client.get_prefix(self.prefix + "instances/")
-        return [InstanceStatus.model_validate_json(v) for v, _ in found.values()]
+        with cbcontrol.open_store(self.url) as store:
+            return store.instances()
 
 
 def connect(server: EtcdServer, namespace: str) -> cbcontrol.ControlPlane:

@@ -174,3 +174,26 @@ def test_a_write_is_acknowledged_by_the_instance(
     assert (1, 1) == (ack.applied, ack.instances)
     assert 4 == pay.config.max_failures
     assert ["ops@test"] == [r.actor for r in store.history("payment")]
+
+
+def test_a_status_that_cannot_be_published_is_in_health(
+    config_file: Path, tmp_path: Path
+) -> None:
+    """A status directory that cannot be made: the app runs on, health says why."""
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    environ = {"CBCONTROL_STATUS_DIR": str(blocker / "status")}
+    plane = cbcontrol.connect(f"file://{config_file}", app="checkout", environ=environ)
+    plane.breaker("payment")
+
+    failed = wait_until(lambda: plane.health().status_error is not None)
+    health = plane.health()
+    plane.close()
+
+    assert failed
+    assert str(health.status_error).startswith(
+        f"cannot write instance status {blocker / 'status'}/"
+    )
+    assert "set CBCONTROL_STATUS_DIR to a writable directory" in str(
+        health.status_error
+    )

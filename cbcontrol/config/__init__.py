@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
+from cbcontrol._limits import MAX_FILE_BYTES
 from cbcontrol.config._duration import format_duration, parse_duration
 from cbcontrol.config._layout import CONFIG_FIELDS, DURATION_FIELDS, FLOAT_FIELDS
 
@@ -29,12 +30,14 @@ if TYPE_CHECKING:
     )
     from cbcontrol.config._presets import BUILTIN_PRESETS
     from cbcontrol.config._schema import SchemaName, json_schema
+    from cbcontrol.config._yamldoc import DocumentError, load_yaml
 
 __all__ = [
     "BUILTIN_PRESETS",
     "CONFIG_FIELDS",
     "DURATION_FIELDS",
     "FLOAT_FIELDS",
+    "MAX_FILE_BYTES",
     "PRECEDENCE",
     "BreakerConfig",
     "BreakerCounters",
@@ -43,6 +46,7 @@ __all__ = [
     "BreakerStatus",
     "ConfigBuilder",
     "ConfigDocument",
+    "DocumentError",
     "FieldValue",
     "InstanceStatus",
     "Override",
@@ -51,6 +55,7 @@ __all__ = [
     "SchemaName",
     "format_duration",
     "json_schema",
+    "load_yaml",
     "parse_duration",
 ]
 
@@ -66,6 +71,7 @@ _LAZY = {
     "BreakerStatus": "cbcontrol.config._models",
     "ConfigBuilder": "cbcontrol.config._builder",
     "ConfigDocument": "cbcontrol.config._models",
+    "DocumentError": "cbcontrol._limits",
     "FieldValue": "cbcontrol.config._models",
     "InstanceStatus": "cbcontrol.config._models",
     "Override": "cbcontrol.config._models",
@@ -73,12 +79,11 @@ _LAZY = {
     "Resolved": "cbcontrol.config._merge",
     "SchemaName": "cbcontrol.config._schema",
     "json_schema": "cbcontrol.config._schema",
+    "load_yaml": "cbcontrol.config._yamldoc",
 }
 
 
 def __getattr__(name: str) -> object:
-    if name == "sources":  # the public subpackage, as an attribute
-        return importlib.import_module("cbcontrol.config.sources")
     module = _LAZY.get(name)
     if module is None:
         msg = f"module 'cbcontrol.config' has no attribute {name!r}"

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import hashlib
+from pathlib import Path
 from typing import TYPE_CHECKING, Self
 
 from pydantic import ValidationError
 
+from cbcontrol._limits import MAX_FILE_BYTES, DocumentError
+from cbcontrol.config._env import EnvSource
 from cbcontrol.config._layout import field_source
 from cbcontrol.config._merge import (
-    NULL_RULE,
     Layer,
     PresetTable,
     Resolved,
@@ -17,18 +18,19 @@ from cbcontrol.config._merge import (
     check_nulls,
     config_errors,
     merge_presets,
+    null_rule,
     resolve,
+    spec_layer,
 )
 from cbcontrol.config._models import BreakerSpec, PresetSpec
-from cbcontrol.config.sources._env import EnvSource
-from cbcontrol.exceptions import ConfigError
+from cbcontrol.config._yamldoc import parse_document
+from cbcontrol.exceptions import ConfigError, StoreError
 
 if TYPE_CHECKING:
     import os
     from collections.abc import Mapping
 
     from cbcontrol.config._models import BreakerConfig
-    from cbcontrol.config.sources._base import SourceSnapshot
 
 __all__ = [
     "ConfigBuilder",
@@ -98,34 +100,32 @@ class ConfigBuilder:
             ConfigError: The file or this breaker's entry is invalid.
             StoreError: The file cannot be read.
         """
-        from cbcontrol.config.sources._file import FileSource
-
-        source = FileSource(path)
+        where = str(Path(path).absolute())
         try:
-            self.from_snapshot(source.read(), kind="file")
-        finally:
-            source.close()
-        return self
-
-    def from_snapshot(self, snapshot: SourceSnapshot, *, kind: str) -> Self:
-        """Add a live store's snapshot as layer ``kind`` (``"file"`` or ``"etcd"``)."""
-        if snapshot.error is not None:
-            raise ConfigError(snapshot.error, breaker=self.name, source=snapshot.source)
-        presets: dict[str, tuple[PresetSpec, str]] = {}
-        for (entry_kind, name), entry in snapshot.entries.items():
-            if entry_kind != "presets" or entry.data is None:
-                continue
-            presets[name] = (
-                validate_preset(name, entry.data, entry.origin),
-                entry.origin,
-            )
+            with Path(path).open("rb") as file:
+                raw = file.read(MAX_FILE_BYTES + 1)
+        except OSError as exc:
+            msg = f'file "{where}" cannot be read ({exc.strerror or exc})'
+            raise StoreError(msg, store=f"file:{where}") from exc
+        try:
+            parsed = parse_document(raw, where)
+        except DocumentError as exc:
+            raise ConfigError(
+                str(exc), breaker=self.name, source=f"file:{where}"
+            ) from None
+        presets: dict[str, tuple[Mapping[str, object], str]] = {}
+        for entry in parsed.entries:
+            origin = f"file:{where}#{entry.kind}.{entry.name}"
+            if entry.kind == "presets" and entry.data is not None:
+                preset = validate_preset(entry.name, entry.data, origin)
+                presets[entry.name] = (preset.config_values(), origin)
+            elif entry.kind == "breakers" and entry.name == self.name:
+                if entry.error is not None or entry.data is None:
+                    rule = entry.error or "is not a valid entry"
+                    raise ConfigError(rule, breaker=self.name, source=origin)
+                spec = validate_spec(self.name, entry.data, origin)
+                self._layers["file"] = layer_from_spec("file", spec, origin)
         self._presets = merge_presets(self._presets, presets)
-        mine = snapshot.entries.get(("breakers", self.name))
-        if mine is not None:
-            if mine.error is not None:
-                raise ConfigError(mine.error, breaker=self.name, source=mine.origin)
-            spec = validate_spec(self.name, mine.data or {}, mine.origin)
-            self._layers[kind] = layer_from_spec(kind, spec, mine.origin)
         return self
 
     def with_values(self, kind: str, /, **values: object) -> Self:
@@ -164,7 +164,7 @@ def validate_spec(breaker: str, data: Mapping[str, object], origin: str) -> Brea
     bad = check_nulls(spec.config_values())
     if bad is not None:
         raise ConfigError(
-            NULL_RULE,
+            null_rule(),
             breaker=breaker,
             field=bad,
             value=None,
@@ -189,7 +189,7 @@ def validate_preset(name: str, data: Mapping[str, object], origin: str) -> Prese
     bad = check_nulls(spec.config_values())
     if bad is not None:
         raise ConfigError(
-            NULL_RULE,
+            null_rule(),
             breaker=f"preset {name}",
             field=bad,
             value=None,
@@ -200,21 +200,14 @@ def validate_preset(name: str, data: Mapping[str, object], origin: str) -> Prese
 
 def generation_of(spec: BreakerSpec) -> int:
     """
-    The spec's generation; derived from the content when the document has none.
+    The spec's generation: what cbctl wrote, or 0 for a document written by hand.
 
-    cbctl bumps ``generation`` on every write. A hand-edited file need not carry it:
-    every instance then derives the same number from the content, without
-    coordination, so acknowledgement still works.
+    A document without one is told apart by its digest (:func:`document_digest`), which
+    every instance reports with the generation it applied.
     """
-    if spec.generation is not None:
-        return spec.generation
-    raw = spec.model_dump_json(exclude={"generation"}).encode()
-    return int.from_bytes(hashlib.blake2b(raw, digest_size=4).digest(), "big")
+    return 0 if spec.generation is None else spec.generation
 
 
 def layer_from_spec(kind: str, spec: BreakerSpec, origin: str) -> Layer:
     """The layer a validated spec contributes, with per-field provenance."""
-    values = spec.config_values()
-    sources = {f: field_source(origin, f) for f in values}
-    preset_source = field_source(origin, "preset") if spec.preset else None
-    return Layer(kind, values, sources, spec.preset, preset_source)
+    return spec_layer(kind, spec.config_values(), spec.preset, origin)

@@ -1,17 +1,16 @@
 """
 Plain facts about the stored documents, for readers that do not load the models.
 
-``cbctl get`` reads a store without importing pydantic (about 40 ms of a ~100 ms
-run): it needs the names of the config fields, which of them hold durations or
-floats, and the exact shape of an instance status and of a spec's other keys, to
-tell a document it can take as it is from one it must validate. The models are the
-source of truth; ``tests/config/test_layout.py`` keeps these in step with them.
+``cbctl get`` reads a store without importing pydantic (about 100 ms with the
+models): it needs the names of the config fields, which of them hold durations or
+floats, and the shape of a spec's other keys, to show a document that instances
+applied as the library reads it. The models are the source of truth;
+``tests/config/test_layout.py`` keeps these in step with them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Final
 
 __all__ = [
@@ -20,8 +19,8 @@ __all__ = [
     "FLOAT_FIELDS",
     "SPEC_SHAPE",
     "STATUS_FORMAT",
-    "STATUS_SHAPE",
     "STATUS_TTL_S",
+    "as_read",
     "conforms",
     "field_source",
 ]
@@ -74,13 +73,31 @@ FLOAT_FIELDS: Final = frozenset(
 STATUS_TTL_S: Final = 10
 """Seconds a status lives without a heartbeat (the etcd lease TTL)."""
 
-STATUS_FORMAT: Final = 1
+STATUS_FORMAT: Final = 2
 """
-The layout of ``InstanceStatus`` documents, published in each as ``format``.
+The layout of reported state (``docs/store.md``), published in each identity.
 
-Bump it whenever a field is added, removed or changes type anywhere in the status
-(and change :data:`STATUS_SHAPE`); statuses written before formats existed read 0.
+2: an identity under ``instances/<id>`` and one record per breaker under
+``status/<breaker>/<id>``; 1: one ``InstanceStatus`` document per instance.
 """
+
+
+def as_read(name: str, value: object) -> object:
+    """
+    A stored config value as the library holds it (``"30s"`` -> ``30.0``).
+
+    For a value the library accepted; anything else raises ``ValueError`` or
+    ``TypeError`` (a duration that is not one).
+    """
+    if value is None:
+        return None
+    if name in DURATION_FIELDS:
+        from cbcontrol.config._duration import parse_duration
+
+        return parse_duration(value)
+    if name in FLOAT_FIELDS and type(value) is int:
+        return float(value)
+    return value
 
 
 def field_source(origin: str, field: str | None) -> str:
@@ -99,13 +116,6 @@ def field_source(origin: str, field: str | None) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class MapOf:
-    """A JSON object with any string keys, each value of shape ``item``."""
-
-    item: object
-
-
-@dataclass(frozen=True, slots=True)
 class Partial:
     """A JSON object whose keys are some of ``keys`` (a dict of shapes)."""
 
@@ -114,47 +124,8 @@ class Partial:
 
 ANY: Final = "any"
 """Any JSON value."""
-TIME: Final = "time"
-"""A time with a zone, written as pydantic writes it (``...T06:28:04.294000Z``)."""
 
-_STATS = {
-    "window_calls": int,
-    "failure_rate": (float, None),
-    "slow_call_rate": (float, None),
-    "consecutive_failures": int,
-}
-_COUNTERS = dict.fromkeys(
-    ("calls", "successes", "failures", "ignored", "rejections", "fallbacks"), int
-) | {"slow_calls": int}
 _MODES = frozenset({"none", "forced_open", "forced_closed"})
-_BREAKER = {
-    "state": str,
-    "mode": _MODES,
-    "override_reason": (str, None),
-    "observed_generation": int,
-    "effective": MapOf({"value": ANY, "source": str}),
-    "stats": _STATS,
-    "counters": _COUNTERS,
-    "times_opened": int,
-    "last_state_change": (TIME, None),
-    "retry_after_s": (float, None),
-    "error": (str, None),
-}
-STATUS_SHAPE: Final = {
-    "format": int,
-    "instance_id": str,
-    "app": str,
-    "host": str,
-    "pid": int,
-    "started_at": TIME,
-    "heartbeat_at": TIME,
-    "version": str,
-    "store": str,
-    "breakers": MapOf(_BREAKER),
-    "errors": MapOf(str),
-}
-"""``InstanceStatus.model_dump(mode="json")``: exactly these keys and JSON types."""
-
 SPEC_SHAPE: Final = Partial(
     {
         "preset": (str, None),
@@ -190,28 +161,21 @@ def conforms(value: object, shape: object) -> bool:
     Whether the JSON ``value`` has ``shape``.
 
     A shape is a Python type (exactly: ``1`` is not a ``float``, ``True`` not an
-    ``int``), ``None``, :data:`ANY`, :data:`TIME`, a frozenset of allowed strings, a
-    tuple of alternatives, a dict (an object with exactly these keys), or a
-    :class:`MapOf` or :class:`Partial`.
+    ``int``), ``None``, :data:`ANY`, a frozenset of allowed strings, a tuple of
+    alternatives, a dict (an object with exactly these keys), or a :class:`Partial`.
     """
     if isinstance(shape, tuple):
         return any(conforms(value, s) for s in shape)
-    if isinstance(shape, dict | Partial | MapOf):
+    if isinstance(shape, dict | Partial):
         return isinstance(value, dict) and _members_conform(value, shape)
     if isinstance(shape, frozenset):
         return value in shape
     if shape is None or shape == ANY:
         return shape is not None or value is None
-    if shape == TIME:
-        return isinstance(value, str) and _is_pydantic_time(value)
     return type(value) is shape
 
 
 def _members_conform(value: dict[object, object], shape: object) -> bool:
-    if isinstance(shape, MapOf):
-        return all(
-            isinstance(k, str) and conforms(v, shape.item) for k, v in value.items()
-        )
     if isinstance(shape, Partial):
         return all(
             k in shape.keys and conforms(v, shape.keys[str(k)])
@@ -221,13 +185,3 @@ def _members_conform(value: dict[object, object], shape: object) -> bool:
     return value.keys() == shape.keys() and all(
         conforms(value[k], s) for k, s in shape.items()
     )
-
-
-def _is_pydantic_time(text: str) -> bool:
-    """A time with a zone, in the form pydantic writes it back."""
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return False
-    written = parsed.isoformat().replace("+00:00", "Z")
-    return parsed.tzinfo is not None and written == text

@@ -8,46 +8,64 @@ Lowest to highest (DESIGN.md §4)::
 The live stores are on top because they are what operators change at run time; env
 vars are deploy-time defaults under them. Each effective field keeps the source that
 set it. The merge is pure: layers in, a validated config (or errors) out.
+
+:func:`merge` is the precedence itself and needs no models: operator tools use it to
+derive what an instance runs from its spec and its own layers (``docs/store.md``)
+without loading pydantic. :func:`resolve` is :func:`merge` plus validation.
 """
 
 from __future__ import annotations
 
 import difflib
+import functools
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final, get_args
 
-from pydantic import ValidationError
-
-from cbcontrol.config._models import CONFIG_FIELDS, BreakerConfig, PresetSpec
-from cbcontrol.config._presets import BUILTIN_PRESETS, DEFAULT_PRESET
+from cbcontrol.config._layout import CONFIG_FIELDS, field_source
 from cbcontrol.exceptions import ConfigError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
 
+    from pydantic import ValidationError
+
+    from cbcontrol.config._models import BreakerConfig
+
 __all__ = [
-    "NULLABLE_FIELDS",
-    "NULL_RULE",
+    "DEFAULT_PRESET",
     "PRECEDENCE",
     "Layer",
+    "Merged",
     "PresetTable",
     "Resolved",
     "builtin_presets",
     "check_nulls",
     "config_errors",
+    "merge",
     "merge_presets",
+    "null_rule",
+    "nullable_fields",
     "resolve",
+    "spec_layer",
 ]
 
 PRECEDENCE: Final = ("default", "preset", "code", "env", "file", "etcd")
 """Layer kinds, lowest precedence first. Nothing else in cbcontrol orders layers."""
 
-NULLABLE_FIELDS: Final = frozenset(
-    name
-    for name, info in BreakerConfig.model_fields.items()
-    if type(None) in get_args(info.annotation)
-)
-"""Fields whose value may be null (a disabled threshold, no request timeout)."""
+DEFAULT_PRESET: Final = "default"
+"""The preset of a breaker that names none and is named like none."""
+
+
+@functools.cache
+def nullable_fields() -> frozenset[str]:
+    """Fields whose value may be null (a disabled threshold, no request timeout)."""
+    from cbcontrol.config._models import BreakerConfig
+
+    return frozenset(
+        name
+        for name, info in BreakerConfig.model_fields.items()
+        if type(None) in get_args(info.annotation)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,29 +116,54 @@ class Resolved:
 
     def explain(self) -> dict[str, tuple[object, str]]:
         """``{field: (value, source)}`` for every field."""
-        return {f: (getattr(self.config, f), self.sources[f]) for f in CONFIG_FIELDS}
+        return {f: (getattr(self.config, f), self.sources[f]) for f in self.sources}
+
+
+@dataclass(frozen=True, slots=True)
+class Merged:
+    """
+    Layers merged, not validated: what :func:`merge` gives.
+
+    Attributes:
+        values: The fields some layer sets (the defaults are not included).
+        sources: Field -> provenance, for every field (``"default"`` if none sets it).
+        preset: The preset the breaker starts from.
+    """
+
+    values: dict[str, object]
+    sources: dict[str, str]
+    preset: str
 
 
 def builtin_presets() -> PresetTable:
     """The built-in presets as layers with ``preset:<name>`` provenance."""
+    from cbcontrol.config._presets import BUILTIN_PRESETS
+
+    return preset_table(
+        {name: spec.config_values() for name, spec in BUILTIN_PRESETS.items()}
+    )
+
+
+def preset_table(presets: Mapping[str, Mapping[str, object]]) -> PresetTable:
+    """Presets given as values (``{name: {field: value}}``) as a built-in table."""
     return {
-        name: _preset_layer(spec.config_values(), f"preset:{name}")
-        for name, spec in BUILTIN_PRESETS.items()
+        name: _preset_layer(values, f"preset:{name}")
+        for name, values in presets.items()
     }
 
 
 def merge_presets(
-    base: PresetTable, extra: Mapping[str, tuple[PresetSpec, str]]
+    base: PresetTable, extra: Mapping[str, tuple[Mapping[str, object], str]]
 ) -> PresetTable:
     """
     Extend or override ``base`` field by field with presets from a store.
 
-    ``extra`` maps a preset name to its spec and the origin of its document (for
-    provenance such as ``preset:payment (file:/x.yaml#presets.payment.max_failures)``).
+    ``extra`` maps a preset name to the values it sets (validated, or as the library
+    reads them) and the origin of its document (for provenance such as
+    ``preset:payment (file:/x.yaml#presets.payment.max_failures)``).
     """
     table = dict(base)
-    for name, (spec, origin) in extra.items():
-        values = spec.config_values()
+    for name, (values, origin) in extra.items():
         below = table.get(name, Layer("preset"))
         sep = "." if origin.startswith("file:") else ""
         sources = {
@@ -132,6 +175,38 @@ def merge_presets(
             {**below.sources, **sources},
         )
     return table
+
+
+def spec_layer(
+    kind: str, values: Mapping[str, object], preset: object, origin: str
+) -> Layer:
+    """
+    The layer a store's spec contributes, with per-field provenance.
+
+    ``values`` are the config fields it sets, as the library reads them (validated,
+    or normalized by :func:`~cbcontrol.config._layout.as_read`).
+    """
+    sources = {f: field_source(origin, f) for f in values}
+    chosen = preset if isinstance(preset, str) and preset else None
+    preset_source = field_source(origin, "preset") if chosen else None
+    return Layer(kind, dict(values), sources, chosen, preset_source)
+
+
+def merge(breaker: str, layers: Iterable[Layer], presets: PresetTable) -> Merged:
+    """
+    Merge ``layers`` (any order; precedence is by kind) over the chosen preset.
+
+    Raises:
+        ConfigError: The chosen preset is not defined.
+    """
+    ordered = sorted(layers, key=lambda layer: PRECEDENCE.index(layer.kind))
+    preset = _choose_preset(breaker, ordered, presets)
+    values: dict[str, object] = {}
+    sources = dict.fromkeys(CONFIG_FIELDS, "default")
+    for layer in (presets[preset], *ordered):
+        values.update(layer.values)
+        sources.update(layer.sources)
+    return Merged(values, sources, preset)
 
 
 def resolve(
@@ -146,21 +221,21 @@ def resolve(
         ConfigError: The chosen preset is not defined, or the merged fields break a
             rule that spans fields (e.g. ``minimum_calls`` > ``window_size``).
     """
+    from pydantic import ValidationError
+
+    from cbcontrol.config._models import BreakerConfig
+
     table = builtin_presets() if presets is None else presets
-    ordered = sorted(layers, key=lambda layer: PRECEDENCE.index(layer.kind))
-    preset = _choose_preset(breaker, ordered, table)
-    values: dict[str, object] = {}
-    sources = dict.fromkeys(CONFIG_FIELDS, "default")
-    for layer in (table[preset], *ordered):
-        values.update(layer.values)
-        sources.update(layer.sources)
+    layers = list(layers)
+    merged = merge(breaker, layers, table)
     try:
-        config = BreakerConfig.model_validate(values)
+        config = BreakerConfig.model_validate(merged.values)
     except ValidationError as exc:
         message = " ".join(str(e["msg"]) for e in exc.errors())
-        top = _culprit(message, [table[preset], *ordered])
+        ordered = sorted(layers, key=lambda layer: PRECEDENCE.index(layer.kind))
+        top = _culprit(message, [table[merged.preset], *ordered])
         raise config_errors(exc, breaker=breaker, source=lambda _: top)[0] from None
-    return Resolved(config, sources, preset)
+    return Resolved(config, merged.sources, merged.preset)
 
 
 def config_errors(
@@ -201,16 +276,17 @@ def config_errors(
 def check_nulls(values: Mapping[str, object]) -> str | None:
     """The first non-nullable field set to null, if any (null only clears optionals)."""
     for name, value in values.items():
-        if value is None and name not in NULLABLE_FIELDS:
+        if value is None and name not in nullable_fields():
             return name
     return None
 
 
-NULL_RULE: Final = (
-    f"cannot be null (only {', '.join(sorted(NULLABLE_FIELDS))} can); remove "
-    "the key to inherit the value from the layer below"
-)
-"""The rule for a null in a non-nullable field."""
+def null_rule() -> str:
+    """The rule for a null in a non-nullable field."""
+    return (
+        f"cannot be null (only {', '.join(sorted(nullable_fields()))} can); remove "
+        "the key to inherit the value from the layer below"
+    )
 
 
 # -- internals ---------------------------------------------------------------------

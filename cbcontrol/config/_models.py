@@ -457,6 +457,8 @@ class BreakerStatus(BaseModel):
     """The override's reason."""
     observed_generation: int = 0
     """The spec generation this instance last applied."""
+    observed_digest: str | None = None
+    """The digest of the spec document it applied (None: no spec)."""
     effective: dict[str, FieldValue] = Field(default_factory=dict)
     """Every effective field with its source."""
     stats: BreakerStats = Field(default_factory=BreakerStats)
@@ -495,10 +497,10 @@ class InstanceStatus(BaseModel):
     """The host name."""
     pid: int
     """The process id."""
-    started_at: AwareDatetime
-    """When the process connected."""
-    heartbeat_at: AwareDatetime
-    """When this status was written."""
+    started_at: AwareDatetime | None = None
+    """When the process connected (None if it did not say)."""
+    heartbeat_at: AwareDatetime | None = None
+    """When this status was last written (None if it did not say)."""
     version: str = "unknown"
     """cbcontrol's version in the process."""
     store: str = ""
@@ -507,3 +509,6 @@ class InstanceStatus(BaseModel):
     """Its breakers by name."""
     errors: dict[str, str] = Field(default_factory=dict)
     """Config errors in force: ``{"breakers/payment": message, "store": message}``."""
+    health: dict[str, Any] = Field(default_factory=dict)
+    """The control plane's health: ``reachable``, ``loaded_from``,
+    ``history_backwards``."""

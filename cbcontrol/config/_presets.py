@@ -12,11 +12,10 @@ import functools
 from collections.abc import Iterator, Mapping
 from typing import Final
 
+from cbcontrol.config._merge import DEFAULT_PRESET
 from cbcontrol.config._models import PresetSpec
 
 __all__ = ["BUILTIN_PRESETS", "DEFAULT_PRESET"]
-
-DEFAULT_PRESET = "default"
 
 _DATA: Final[Mapping[str, Mapping[str, object]]] = {
     # The built-in defaults of BreakerConfig, unchanged.

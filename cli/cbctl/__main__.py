@@ -28,16 +28,26 @@ def main() -> None:
         _flush(sys.stdout)
     except SystemExit as exc:
         code = _exit_code(exc)
-        with contextlib.suppress(BrokenPipeError):
+        try:
             _flush(sys.stdout)
+        except BrokenPipeError:
+            _drop_stdout()
     except BrokenPipeError:
         code = 1  # as Typer (click) exits when the reader of a pipe went away
+        _drop_stdout()
     with contextlib.suppress(OSError, ValueError):
         _flush(sys.stderr)
-    # Every command has finished and flushed its output: leave without the
-    # interpreter's teardown, whose garbage collection of gRPC objects costs ~18 ms
-    # and can hang on a lock held by one of gRPC's frozen daemon threads.
-    os._exit(code)
+    # Every command closed its store (gRPC channel and streams), so the
+    # interpreter's teardown has no gRPC call left to collect.
+    sys.exit(code)
+
+
+def _drop_stdout() -> None:
+    """The reader went away: send what is left to /dev/null, so exit stays quiet."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def _flush(stream: TextIO | None) -> None:

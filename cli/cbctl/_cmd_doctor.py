@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import sys
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -12,15 +14,15 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import typer
 
 from cbctl._errors import CliError, boundary
-from cbctl._options import OutputOption
+from cbctl._options import OutputOption, ReasonOption
 from cbctl._render import emit
-from cbctl._session import open_store
+from cbctl._session import actor, open_store
 
 if TYPE_CHECKING:
     from rich.table import Table
 
     from cbcontrol import ControlStore
-    from cbcontrol.config import InstanceStatus
+    from cbcontrol.store import StoreView
 
 __all__ = ["doctor"]
 
@@ -28,6 +30,7 @@ Status = Literal["ok", "warn", "fail", "skip"]
 WRITE_TEST_PRESET = "cbctl-doctor"
 """The preset ``--write-test`` writes (a harmless preset no breaker uses)."""
 _SKEW_WARN_S = 1.0
+_LISTED = 20
 _STYLE = {"ok": "green", "warn": "yellow", "fail": "bold red", "skip": "dim"}
 
 
@@ -44,7 +47,7 @@ def _ms(start: float) -> str:
     return f"{(time.perf_counter() - start) * 1000:.0f} ms"
 
 
-def _reach(store: ControlStore) -> tuple[list[Check], Any]:
+def _reach(store: ControlStore) -> tuple[list[Check], StoreView | None]:
     """Read specs, presets and instances; stop at the first failure."""
     from cbcontrol.exceptions import StoreAuthError, StoreError
 
@@ -52,23 +55,20 @@ def _reach(store: ControlStore) -> tuple[list[Check], Any]:
     checks = []
     start = time.perf_counter()
     try:
-        specs = store.breakers()
-        checks.append(Check("store", "ok", f"{url} answered in {_ms(start)}"))
-        start = time.perf_counter()
-        store.store_presets()
-        instances = store.instances()
+        view = store.view()
     except StoreAuthError as exc:
         checks.append(Check("auth", "fail", str(exc)))
         return checks, None
     except StoreError as exc:
         checks.append(Check("store", "fail", str(exc)))
         return checks, None
+    checks.append(Check("store", "ok", f"{url} answered in {_ms(start)}"))
     detail = (
-        f"read {len(specs)} breaker specs, presets and {len(instances)} instance "
-        f"statuses in {_ms(start)}"
+        f"read {len(view.specs)} breaker specs, {len(view.presets)} presets and "
+        f"{len(view.instances)} instance statuses"
     )
     checks.append(Check("read", "ok", detail))
-    return checks, (specs, instances)
+    return checks, view
 
 
 def _write_test(store: ControlStore) -> Check:
@@ -84,11 +84,11 @@ def _write_test(store: ControlStore) -> Check:
     return Check("write", "ok", f"wrote preset {WRITE_TEST_PRESET} in {_ms(start)}")
 
 
-def _versions(instances: list[InstanceStatus]) -> Check:
+def _versions(instances: list[dict[str, Any]]) -> Check:
     import cbcontrol
 
     mine = cbcontrol.__version__
-    seen = Counter(s.version for s in instances)
+    seen = Counter(str(s["version"]) for s in instances)
     listed = ", ".join(f"{v} ({n})" for v, n in sorted(seen.items())) or "none"
     others = set(seen) - {mine}
     status: Status = "warn" if others else "ok"
@@ -97,36 +97,72 @@ def _versions(instances: list[InstanceStatus]) -> Check:
     )
 
 
-def _instances(instances: list[InstanceStatus]) -> Check:
+def _instances(instances: list[dict[str, Any]]) -> Check:
     if not instances:
         return Check("instances", "warn", "no live instance reports to this store")
-    apps = Counter(s.app for s in instances)
+    apps = Counter(str(s["app"]) for s in instances)
     listed = ", ".join(f"{a} ({n})" for a, n in sorted(apps.items()))
     return Check("instances", "ok", f"{len(instances)} live ({listed})")
 
 
-def _skew(instances: list[InstanceStatus]) -> Check:
-    """A heartbeat from the future means that instance's clock is ahead of ours."""
-    if not instances:
-        return Check("clock skew", "skip", "no instance to compare with")
+def _skew(instances: list[dict[str, Any]]) -> Check:
+    """A status written in the future means that instance's clock is ahead of ours."""
     now = datetime.now(UTC)
-    ahead = max(instances, key=lambda s: s.heartbeat_at)
-    seconds = (ahead.heartbeat_at - now).total_seconds()
+    times = []
+    for status in instances:
+        with contextlib.suppress(TypeError, ValueError):
+            written = datetime.fromisoformat(str(status["heartbeat_at"]))
+            times.append(((written - now).total_seconds(), status["instance_id"]))
+    if not times:
+        return Check("clock skew", "skip", "no instance to compare with")
+    seconds, ahead = max(times)
     if seconds > _SKEW_WARN_S:
         detail = (
-            f"{ahead.instance_id} is {seconds:.1f} s ahead of this host "
+            f"{ahead} is {seconds:.1f} s ahead of this host "
             "(override expiry with --for depends on clocks)"
         )
         return Check("clock skew", "warn", detail)
     return Check("clock skew", "ok", "no instance clock is ahead of this host")
 
 
-def _config_errors(specs: dict[str, Any], instances: list[InstanceStatus]) -> Check:
-    problems = [f"breakers/{n}: {s.error}" for n, s in sorted(specs.items()) if s.error]
-    for status in instances:
-        problems += [f"{status.instance_id} {k}: {v}" for k, v in status.errors.items()]
+def _history(view: StoreView) -> Check:
+    """Instances that hold their desired state because the store went backwards."""
+    holding = [
+        s["instance_id"]
+        for s in view.instances
+        if (s.get("health") or {}).get("history_backwards")
+    ]
+    if not holding:
+        return Check("history", "ok", "no instance saw the store's history go back")
+    reason = next(
+        (s["errors"].get("store/history") for s in view.instances if s["errors"]),
+        None,
+    )
+    detail = (
+        f"{len(holding)} instance(s) keep their desired state because the store's "
+        f"history went backwards ({', '.join(holding[:5])}): {reason or ''} "
+        "Restore the store from its latest backup, or accept it as it is: "
+        "cbctl doctor --accept-history --reason '...'"
+    )
+    return Check("history", "fail", detail)
+
+
+def _config_errors(view: StoreView) -> Check:
+    problems = [
+        f"breakers/{n}: {s.error}" for n, s in sorted(view.specs.items()) if s.error
+    ]
+    problems += [f"{key}: {error}" for key, error in sorted(view.invalid.items())]
+    for status in view.instances:
+        problems += [
+            f"{status['instance_id']} {k}: {v}"
+            for k, v in status["errors"].items()
+            if k != "store/history"
+        ]
     if problems:
-        return Check("config errors", "fail", "; ".join(problems))
+        shown = "; ".join(problems[:_LISTED])
+        extra = len(problems) - _LISTED
+        more = f"; and {extra} more" if extra > 0 else ""
+        return Check("config errors", "fail", shown + more)
     return Check("config errors", "ok", "no stored spec or instance reports an error")
 
 
@@ -153,6 +189,17 @@ def doctor(
             help=f"Check write permission too, by writing preset {WRITE_TEST_PRESET}.",
         ),
     ] = False,
+    accept_history: Annotated[
+        bool,
+        typer.Option(
+            "--accept-history",
+            help=(
+                "Accept the store as it is after its history went backwards (wiped "
+                "or restored): every instance applies its state again."
+            ),
+        ),
+    ] = False,
+    reason: ReasonOption = None,
     output: OutputOption = "table",
 ) -> None:
     """
@@ -160,23 +207,28 @@ def doctor(
 
     Reachability and latency, auth and read permission (write permission with
     [bold]--write-test[/]), cbcontrol versions, live instances, clock skew between
-    instances and this host, and config errors reported by the store or instances.
+    instances and this host, instances that keep their desired state because the
+    store's history went backwards ([bold]--accept-history[/] accepts the store as it
+    is), and config errors reported by the store or instances.
     """
     with open_store(ctx) as store:
         url = str(store.url)
-        checks, read = _reach(store)
-        if read is not None:
-            specs, instances = read
+        if accept_history:
+            epoch = store.accept_history(actor=actor(), reason=reason)
+            sys.stderr.write(f"accepted {url} as it is (epoch {epoch})\n")
+        checks, view = _reach(store)
+        if view is not None:
             checks.append(
                 _write_test(store)
                 if write_test
                 else Check("write", "skip", "not tested (--write-test writes a preset)")
             )
             checks += [
-                _versions(instances),
-                _instances(instances),
-                _skew(instances),
-                _config_errors(specs, instances),
+                _versions(view.instances),
+                _instances(view.instances),
+                _skew(view.instances),
+                _history(view),
+                _config_errors(view),
             ]
     failed = [c for c in checks if c.status == "fail"]
     data = {

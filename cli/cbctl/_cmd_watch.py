@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from collections.abc import Generator
 
     from rich.console import RenderableType
+    from rich.live import Live
 
     from cbcontrol import ControlStore
 
@@ -28,19 +29,13 @@ __all__ = ["watch"]
 
 
 def _frames(store: ControlStore, stop: threading.Event) -> Generator[Fleet]:
-    """A fresh read of the store after each change (the first one at once)."""
-    changes = store.watch(stop)
-    try:
-        for _ in changes:
-            yield Fleet(store)
-    finally:
-        # A generator underneath: closing it cancels the store's watch at once.
-        close = getattr(changes, "close", None)
-        if close is not None:
-            close()
+    """The store as it changes (the first frame at once), from the store's watch."""
+    with contextlib.closing(store.watch(stop)) as changes:
+        for view in changes:
+            yield Fleet(store, view=view)
 
 
-def _dashboard(fleet: Fleet, views: list[dict[str, Any]]) -> RenderableType:
+def _dashboard(fleet: Fleet, views: list[dict[str, Any]], fresh: str) -> RenderableType:
     from rich.console import Group
     from rich.markup import escape
 
@@ -49,7 +44,34 @@ def _dashboard(fleet: Fleet, views: list[dict[str, Any]]) -> RenderableType:
         f"[bold]cbctl watch[/] · {escape(fleet.url)} · "
         f"{len(fleet.instances)} instances · {now} UTC · [dim]Ctrl-C to quit[/]"
     )
-    return Group(header, "", list_table(views))
+    if fleet.stale is None:
+        return Group(header, "", list_table(views))
+    stale = (
+        f"[bold red]STALE[/] since {fresh} UTC: the data below may be out of date: "
+        f"{escape(fleet.stale)}"
+    )
+    return Group(header, stale, "", list_table(views))
+
+
+def _draw(
+    fleet: Fleet,
+    views: list[dict[str, Any]],
+    fresh: str,
+    output: str,
+    live: Live | None,
+) -> None:
+    """One frame: redrawn in place on a terminal, else printed after the last."""
+    if live is not None and output == "table":
+        live.update(_dashboard(fleet, views, fresh), refresh=True)
+    elif output == "table":
+        out = console()
+        out.print(_dashboard(fleet, views, fresh))
+        out.print()
+    else:
+        if fleet.stale is not None:
+            sys.stderr.write(f"stale since {fresh} UTC: {fleet.stale}\n")
+        sys.stdout.write(_text(views, output))
+        sys.stdout.flush()
 
 
 def _text(views: list[dict[str, Any]], output: str) -> str:
@@ -79,7 +101,8 @@ def watch(
 
     Driven by the store's watch, not by polling. On a terminal the table is redrawn
     in place; piped, each changed frame is printed in turn ([bold]-o json[/]: one
-    JSON list per line).
+    JSON list per line). While the store fails or hangs, the frame says since when
+    its data is stale.
     """
     from rich.live import Live
 
@@ -88,23 +111,19 @@ def watch(
     live = Live(console=out, auto_refresh=False) if out.is_terminal else None
     frames = 0
     last = None
+    fresh = datetime.now(UTC).strftime("%H:%M:%S")
     try:
         with open_store(ctx) as store, contextlib.closing(_frames(store, stop)) as each:
             if live is not None and output == "table":
                 live.start()
             for fleet in each:
                 views = [breaker_view(fleet, n) for n in fleet.names()]
-                if views == last:
+                if (views, fleet.stale) == last:
                     continue
-                last = views
-                if live is not None and output == "table":
-                    live.update(_dashboard(fleet, views), refresh=True)
-                elif output == "table":
-                    out.print(_dashboard(fleet, views))
-                    out.print()
-                else:
-                    sys.stdout.write(_text(views, output))
-                    sys.stdout.flush()
+                last = (views, fleet.stale)
+                if fleet.stale is None:
+                    fresh = datetime.now(UTC).strftime("%H:%M:%S")
+                _draw(fleet, views, fresh, output, live)
                 frames += 1
                 if iterations is not None and frames >= iterations:
                     stop.set()

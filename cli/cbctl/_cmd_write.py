@@ -60,8 +60,9 @@ def _change_one(
     """Check the name, write, wait, report: the body of every single-breaker write."""
     with open_store(ctx) as store:
         if must_exist:
-            fleet = Fleet(store)
-            require_known(name, fleet.names(), fleet.url)
+            fleet = Fleet(store, name)
+            if name not in fleet.names():  # read every name only to suggest some
+                require_known(name, store.view().names(), fleet.url)
         outcome = write(
             store,
             name,
@@ -69,6 +70,7 @@ def _change_one(
             action=action,
             reason=reason,
             on_config_error=usage_error if flags_are_usage else None,
+            timeout=waiting.timeout,
         )
         settle(store, [outcome], waiting)
     report([outcome], output, waiting)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
-from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,21 +43,23 @@ class Loaded:
 
 
 def _plain(value: object) -> object:
-    """YAML values as JSON types (an unquoted timestamp becomes ISO text)."""
+    """YAML values as JSON types (keys as text; the loader bounds the expansion)."""
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_plain(v) for v in value]
-    if isinstance(value, datetime | date):
-        return value.isoformat()
     return value
 
 
-def _read(path: str) -> tuple[str, str]:
+def _read(path: str) -> tuple[str, bytes]:
+    """The bytes of a document, never more than one past the limit (refused then)."""
+    from cbcontrol.config import MAX_FILE_BYTES
+
     if path == "-":
-        return "<stdin>", sys.stdin.read()
+        return "<stdin>", sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
     try:
-        return path, Path(path).read_text(encoding="utf-8")
+        with Path(path).open("rb") as file:
+            return path, file.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         msg = f"cannot read {path}: {exc.strerror or exc}"
         raise CliError(msg) from None
@@ -85,17 +86,15 @@ def load(path: str, presets: Mapping[str, PresetSpec] | None = None) -> Loaded:
         CliError: The file cannot be read.
     """
     from pydantic import ValidationError
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import YAMLError
 
-    from cbcontrol.config import ConfigDocument
+    from cbcontrol.config import ConfigDocument, DocumentError, load_yaml
 
     where, text = _read(path)
     try:
-        raw = YAML(typ="safe", pure=True).load(text)
-    except YAMLError as exc:
+        raw = load_yaml(text, where)
+    except DocumentError as exc:
         detail = " ".join(str(exc).split())
-        return Loaded(where, {}, None, (f"(document): not valid YAML: {detail}",))
+        return Loaded(where, {}, None, (f"(document): {detail}",))
     data = _plain(raw)
     if not isinstance(data, dict):
         kind = "empty" if data is None else f"a {type(data).__name__}"
@@ -148,13 +147,24 @@ def merged_presets(
 def check(
     document: ConfigDocument, presets: Mapping[str, PresetSpec] | None = None
 ) -> list[str]:
-    """Every breaker of ``document`` must resolve to a valid config."""
+    """Every name must follow the grammar; every breaker resolve to a valid config."""
     from cbcontrol.config import BUILTIN_PRESETS
+    from cbcontrol.store import NAME_RULE, is_name
 
+    errors = [
+        f"{kind}.{name}: the name {NAME_RULE}"
+        for kind, names in (
+            ("presets", document.presets),
+            ("breakers", document.breakers),
+        )
+        for name in names
+        if not is_name(name)
+    ]
+    if errors:
+        return errors
     table = merged_presets(
         BUILTIN_PRESETS if presets is None else presets, document.presets
     )
-    errors = []
     for name, spec in document.breakers.items():
         _, error = resolve_effective(name, spec, "file:", table)
         if error is not None:

@@ -29,8 +29,25 @@ _F = TypeVar("_F", bound="Callable[..., Any]")
 _CONFIG_PANEL = "Config fields"
 _WRITE_PANEL = "Write options"
 
+
+def _name(value: str) -> str:
+    """A breaker name of the name grammar, or a usage error (exit 2)."""
+    from cbctl._session import check_name
+
+    try:
+        return check_name(value)
+    except UsageError as exc:
+        raise typer.BadParameter(exc.message) from None
+
+
 NameArgument = Annotated[
-    str, typer.Argument(metavar="NAME", help="The breaker's name.", show_default=False)
+    str,
+    typer.Argument(
+        metavar="NAME",
+        help="The breaker's name.",
+        show_default=False,
+        callback=_name,
+    ),
 ]
 OutputOption = Annotated[
     Literal["table", "json", "yaml"],

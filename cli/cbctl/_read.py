@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from cbctl._render import emit, get_renderable, list_table
-from cbctl._session import open_store, require_known
+from cbctl._render import emit, get_renderable, list_table, list_text
+from cbctl._session import check_name, open_store, require_known
 from cbctl._views import Fleet, breaker_view
 
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ def list_breakers(opts: GlobalOptions, output: Output) -> None:
     with open_store(opts) as store:
         fleet = Fleet(store)
         views = [breaker_view(fleet, name) for name in fleet.names()]
-    emit(views, output, lambda: list_table(views))
+    emit(views, output, lambda: list_table(views), lambda: list_text(views))
 
 
 def show_breaker(opts: GlobalOptions, name: str, output: Output) -> None:
@@ -35,8 +35,10 @@ def show_breaker(opts: GlobalOptions, name: str, output: Output) -> None:
     Raises:
         NotFoundError: No spec and no live instance has a breaker ``name``.
     """
+    check_name(name)
     with open_store(opts) as store:
-        fleet = Fleet(store)
-        require_known(name, fleet.names(), fleet.url)
+        fleet = Fleet(store, name)
+        if name not in fleet.names():  # read every name only to suggest some
+            require_known(name, store.view().names(), fleet.url)
         view = breaker_view(fleet, name)
     emit(view, output, lambda: get_renderable(view))

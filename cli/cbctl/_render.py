@@ -31,6 +31,7 @@ __all__ = [
     "get_renderable",
     "history_table",
     "list_table",
+    "list_text",
     "presets_table",
     "to_json",
     "to_yaml",
@@ -93,12 +94,20 @@ def emit(
     data: object,
     output: Output,
     table: Callable[[], RenderableType] | None = None,
+    plain: Callable[[], str] | None = None,
 ) -> None:
-    """Print ``data`` as JSON or YAML, or the renderable ``table()`` makes of it."""
+    """
+    Print ``data`` as JSON or YAML, or the renderable ``table()`` makes of it.
+
+    Piped, ``plain()`` (when given) prints the same table as text: rich lays out a
+    table cell by cell, seconds for thousands of rows.
+    """
     if output == "json":
         sys.stdout.write(to_json(data))
     elif output == "yaml":
         sys.stdout.write(to_yaml(data))
+    elif plain is not None and not sys.stdout.isatty():
+        sys.stdout.write(plain())
     elif table is not None:
         console().print(table())
     sys.stdout.flush()
@@ -120,7 +129,9 @@ def _table(*columns: str | Column, title: str | None = None) -> Table:
     )
 
 
-def _styled(text: str, style_key: str) -> str:
+def _styled(text: str, style_key: str, *, plain: bool = False) -> str:
+    if plain:
+        return text
     from rich.markup import escape
 
     style = _STATE_STYLE.get(style_key)
@@ -134,15 +145,15 @@ def _last_column(header: str) -> Column:
     return Column(header, no_wrap=True, overflow="ellipsis")
 
 
-def state_summary(instances: list[Mapping[str, Any]]) -> str:
-    """``closed 3 · open 1`` (rich markup), or ``-`` without instances."""
+def state_summary(instances: list[Mapping[str, Any]], *, plain: bool = False) -> str:
+    """``closed 3 · open 1`` (rich markup, unless ``plain``), or ``-``."""
     counts = Counter(str(i["state"]) for i in instances)
     if not counts:
-        return "[dim]-[/]"
+        return "-" if plain else "[dim]-[/]"
     order = [s for s in _STATE_ORDER if s in counts] + sorted(
         s for s in counts if s not in _STATE_ORDER
     )
-    return " · ".join(_styled(f"{s} {counts[s]}", s) for s in order)
+    return " · ".join(_styled(f"{s} {counts[s]}", s, plain=plain) for s in order)
 
 
 def _rate(instances: list[Mapping[str, Any]]) -> str:
@@ -160,65 +171,98 @@ def _generation(view: Mapping[str, Any]) -> str:
     return f"{view['spec']['generation']} ({applied}/{len(instances)})"
 
 
-def _mode(spec: Mapping[str, Any]) -> str:
+def _mode(spec: Mapping[str, Any], *, plain: bool = False) -> str:
     """The override in force: ``forced_open (29m left)``, or ``-``."""
     from cbcontrol.config import format_duration
 
     override = spec["override"]
     mode = str(override["mode"])
     if mode == "none":
-        return _styled("-", "none")
+        return _styled("-", "none", plain=plain)
     if override["until"] is None:
-        return _styled(mode, mode)
+        return _styled(mode, mode, plain=plain)
     until = datetime.fromisoformat(str(override["until"]))
     left = (until - datetime.now(UTC)).total_seconds()
     if left <= 0:
-        return _styled(f"{mode} (expired)", "none")
-    return _styled(f"{mode} ({format_duration(max(1, round(left)))} left)", mode)
+        return _styled(f"{mode} (expired)", "none", plain=plain)
+    text = f"{mode} ({format_duration(max(1, round(left)))} left)"
+    return _styled(text, mode, plain=plain)
 
 
-def errors_of(view: Mapping[str, Any]) -> list[str]:
+def errors_of(view: Mapping[str, Any], *, plain: bool = False) -> list[str]:
     """Every error about a breaker: its stored spec, and each instance's."""
-    from rich.markup import escape
-
     found = [] if view["spec"]["error"] is None else [str(view["spec"]["error"])]
     found += [
         f"{i['instance_id']}: {i['error']}" for i in view["instances"] if i["error"]
     ]
+    if plain:
+        return found
+    from rich.markup import escape
+
     return [escape(e) for e in found]
+
+
+LIST_COLUMNS = (
+    "NAME",
+    "STATE",
+    "MODE",
+    "MAX-FAILURES",
+    "RESET-TIMEOUT",
+    "RATE-THRESHOLD",
+    "FAILURE-RATE",
+    "GENERATION",
+    "ERRORS",
+)
+"""The columns of ``cbctl list``."""
+
+
+def _list_row(view: Mapping[str, Any], *, plain: bool) -> list[str]:
+    """One breaker's row: plain text, or rich markup."""
+    effective = view["effective"]
+    errors = errors_of(view, plain=plain)
+    if plain:
+        name, error = view["name"], errors[0] if errors else "-"
+        values = [
+            format_value(f, effective.get(f, {}).get("value")) for f in KEY_FIELDS
+        ]
+    else:
+        from rich.markup import escape
+
+        name, error = escape(view["name"]), f"[red]{errors[0]}[/]" if errors else "-"
+        values = [
+            escape(format_value(f, effective.get(f, {}).get("value")))
+            for f in KEY_FIELDS
+        ]
+    return [
+        name,
+        state_summary(view["instances"], plain=plain),
+        _mode(view["spec"], plain=plain),
+        *values,
+        _rate(view["instances"]),
+        _generation(view),
+        error,
+    ]
 
 
 def list_table(views: list[dict[str, Any]]) -> Table:
     """``cbctl list``: one row per breaker."""
-    from rich.markup import escape
-
-    table = _table(
-        "NAME",
-        "STATE",
-        "MODE",
-        "MAX-FAILURES",
-        "RESET-TIMEOUT",
-        "RATE-THRESHOLD",
-        "FAILURE-RATE",
-        "GENERATION",
-        _last_column("ERRORS"),
-    )
+    table = _table(*LIST_COLUMNS[:-1], _last_column(LIST_COLUMNS[-1]))
     for view in views:
-        effective = view["effective"]
-        errors = errors_of(view)
-        table.add_row(
-            escape(view["name"]),
-            state_summary(view["instances"]),
-            _mode(view["spec"]),
-            *(
-                escape(format_value(f, effective.get(f, {}).get("value")))
-                for f in KEY_FIELDS
-            ),
-            _rate(view["instances"]),
-            _generation(view),
-            f"[red]{errors[0]}[/]" if errors else "-",
-        )
+        table.add_row(*_list_row(view, plain=False))
     return table
+
+
+def list_text(views: list[dict[str, Any]]) -> str:
+    """``cbctl list`` as plain text: the same columns, aligned, one line per breaker."""
+    rows = [list(LIST_COLUMNS), *(_list_row(view, plain=True) for view in views)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(LIST_COLUMNS) - 1)]
+    lines = []
+    for number, row in enumerate(rows):
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        lines.append("   ".join([*cells, row[-1]]).rstrip())
+        if number == 0:
+            lines.append("─" * len(lines[0]))
+    return "\n".join(lines) + "\n"
 
 
 def get_renderable(view: dict[str, Any]) -> RenderableType:

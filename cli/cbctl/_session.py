@@ -16,9 +16,17 @@ if TYPE_CHECKING:
 
     from cbcontrol import ControlStore
 
-__all__ = ["GlobalOptions", "actor", "open_store", "options", "require_known"]
+__all__ = [
+    "GlobalOptions",
+    "actor",
+    "check_name",
+    "open_store",
+    "options",
+    "require_known",
+]
 
 _MAX_LISTED = 10
+_SHOWN = 130  # characters of a bad name quoted back
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +67,22 @@ def open_store(ctx: typer.Context | GlobalOptions) -> ControlStore:
         else:
             msg = f"invalid store URL {exc.value!r} (--store): {exc.rule}"
         raise UsageError(msg) from exc
+
+
+def check_name(name: str, kind: str = "breaker") -> str:
+    """
+    ``name`` if it follows the name grammar.
+
+    Raises:
+        UsageError: It does not (exit 2), naming the rule.
+    """
+    from cbcontrol.store import NAME_RULE, is_name
+
+    if not is_name(name):
+        shown = name if len(name) <= _SHOWN else name[:_SHOWN] + "..."
+        msg = f"invalid {kind} name {shown!r}: {NAME_RULE}"
+        raise UsageError(msg)
+    return name
 
 
 def actor() -> str:

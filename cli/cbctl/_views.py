@@ -17,14 +17,16 @@ reports. With no such instance it is what the store alone gives: default < prese
 the spec's fields (no environment, which only instances see).
 
 Views are built from JSON documents, not models: ``cbctl get`` and ``list`` load
-pydantic (about 40 ms) only when something has to be validated here. Instance
-statuses come as published (:meth:`cbcontrol.ControlStore.instance_documents`). A
-spec is validated unless the fleet already did it
-(:meth:`cbcontrol.StoredSpec.confirmed_by`).
+pydantic (about 100 ms) only when something has to be validated here. Instance
+statuses come with their effective config derived by the library
+(:meth:`cbcontrol.ControlStore.view`). A spec is validated unless live instances
+applied this very document (:meth:`cbcontrol.StoredSpec.confirmed_by`). An instance
+has ``applied`` it when it reports the spec's digest.
 """
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
 
     from cbcontrol import ControlStore, HistoryRecord, StoredSpec
     from cbcontrol.config import BreakerSpec, PresetSpec
+    from cbcontrol.store import StoreView
 
 __all__ = [
     "Fleet",
@@ -58,11 +61,18 @@ NO_OVERRIDE: dict[str, Any] = {
 class Fleet:
     """One consistent read of a store: specs and live instances (presets on demand)."""
 
-    def __init__(self, store: ControlStore) -> None:
+    def __init__(
+        self,
+        store: ControlStore,
+        breaker: str | None = None,
+        view: StoreView | None = None,
+    ) -> None:
         self.store = store
-        self.url = str(store.url)
-        self.specs: dict[str, StoredSpec] = store.breakers()
-        self.instances: list[dict[str, Any]] = store.instance_documents()
+        read = store.view(breaker) if view is None else view
+        self.url = read.url
+        self.stale = read.stale
+        self.specs: dict[str, StoredSpec] = read.specs
+        self.instances: list[dict[str, Any]] = read.instances
         self._presets: dict[str, PresetSpec] | None = None
 
     def presets(self) -> dict[str, PresetSpec]:
@@ -80,12 +90,7 @@ class Fleet:
 
 
 def spec_generation(stored: StoredSpec | None) -> int:
-    """
-    The generation instances report for this spec (0 when there is none).
-
-    A hand-edited file may carry no ``generation``: every instance then derives it from
-    the content, and so does :attr:`cbcontrol.StoredSpec.generation`.
-    """
+    """The generation cbctl wrote into this spec (0: none, or written by hand)."""
     return 0 if stored is None else stored.generation
 
 
@@ -106,6 +111,7 @@ def _spec_view(
     view["generation"] = spec_generation(stored)
     for key in METADATA[1:]:
         view[key] = data.get(key)
+    view["digest"] = None if stored is None else stored.digest
     view["origin"] = None if stored is None else stored.origin
     view["error"] = None if stored is None else stored.error
     return view
@@ -127,10 +133,6 @@ def resolve_effective(
 
     Returns ``{field: {"value", "source"}}``, or ``{}`` and why it does not resolve.
     """
-    from pydantic import ValidationError
-
-    from cbcontrol.config import BreakerConfig
-
     preset = spec.preset if spec is not None and spec.preset else None
     if preset is None:
         preset = name if name in presets else "default"
@@ -146,14 +148,28 @@ def resolve_effective(
         for field, value in spec.config_values().items():
             values[field] = value
             sources[field] = _field_source(origin, field)
-    try:
-        config = BreakerConfig.model_validate(values)
-    except ValidationError as exc:
-        return {}, "; ".join(_message(e) for e in exc.errors())
-    dumped = config.model_dump(mode="json")
+    dumped, error = _validated(tuple(sorted(values.items())))
+    if dumped is None:
+        return {}, error
     return {
         f: {"value": dumped[f], "source": sources.get(f, "default")} for f in fields()
     }, None
+
+
+@functools.lru_cache(maxsize=4096)
+def _validated(
+    values: tuple[tuple[str, object], ...],
+) -> tuple[dict[str, Any] | None, str | None]:
+    """The config of these values as JSON, or why it is invalid (once per values)."""
+    from pydantic import ValidationError
+
+    from cbcontrol.config import BreakerConfig
+
+    try:
+        config = BreakerConfig.model_validate(dict(values))
+    except ValidationError as exc:
+        return None, "; ".join(_message(e) for e in exc.errors())
+    return config.model_dump(mode="json"), None
 
 
 def _message(error: Mapping[str, Any]) -> str:
@@ -164,7 +180,7 @@ def _message(error: Mapping[str, Any]) -> str:
 
 
 def _instance_view(
-    status: Mapping[str, Any], name: str, generation: int
+    status: Mapping[str, Any], name: str, digest: str | None
 ) -> dict[str, Any]:
     breaker = status["breakers"][name]
     return {
@@ -178,7 +194,8 @@ def _instance_view(
         "mode": breaker["mode"],
         "override_reason": breaker["override_reason"],
         "observed_generation": breaker["observed_generation"],
-        "applied": breaker["observed_generation"] >= generation,
+        "observed_digest": breaker["observed_digest"],
+        "applied": breaker["observed_digest"] == digest,
         "effective": breaker["effective"],
         "stats": {
             **breaker["stats"],
@@ -196,9 +213,10 @@ def breaker_view(fleet: Fleet, name: str) -> dict[str, Any]:
     stored = fleet.specs.get(name)
     having = [status for status in fleet.instances if name in status["breakers"]]
     spec = _spec_view(stored, having)
-    instances = [_instance_view(status, name, spec["generation"]) for status in having]
-    if instances:
-        effective = instances[0]["effective"]
+    instances = [_instance_view(status, name, spec["digest"]) for status in having]
+    known = [i["effective"] for i in instances if i["effective"]]
+    if known:
+        effective = known[0]
     else:
         usable = stored is not None and stored.error is None
         effective, error = resolve_effective(

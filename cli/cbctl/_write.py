@@ -2,8 +2,10 @@
 Writes: change one breaker's spec, then wait until the fleet applied it.
 
 Every write goes through :meth:`cbcontrol.ControlStore.update` (compare-and-swap,
-history, validation before anything is written) and, with ``--wait``, through
-:meth:`~cbcontrol.ControlStore.wait_applied`. ``-o json`` prints
+history, validation before anything is written, retries while the store is briefly
+unavailable, within ``--timeout``) and, with ``--wait``, through
+:meth:`~cbcontrol.ControlStore.wait_applied`, which counts an instance once it
+reports the exact document written (its digest). ``-o json`` prints
 ``{"name", "generation", "changed", "applied", "instances", "elapsed_ms", "pending",
 "waited"}``.
 """
@@ -63,6 +65,7 @@ class Outcome:
     elapsed_s: float = 0.0
     pending: tuple[str, ...] = ()
     waited: bool = False
+    digest: str | None = None
     started: float = (
         0.0  # time.monotonic() when the write began: elapsed counts from it
     )
@@ -151,6 +154,7 @@ def _wait(store: ControlStore, outcome: Outcome, deadline: float) -> None:
             outcome.generation,
             max(0.0, deadline - time.monotonic()),
             progress=progress,
+            digest=outcome.digest,
         )
     finally:
         if status is not None:
@@ -165,11 +169,16 @@ def _wait(store: ControlStore, outcome: Outcome, deadline: float) -> None:
 
 def _count(store: ControlStore, outcome: Outcome) -> None:
     """How many live instances applied it right now (no waiting)."""
-    having = [s for s in store.instances() if outcome.name in s.breakers]
+    having = [
+        (s["instance_id"], s["breakers"][outcome.name])
+        for s in store.instance_documents(outcome.name)
+        if outcome.name in s["breakers"]
+    ]
     outcome.pending = tuple(
-        s.instance_id
-        for s in having
-        if s.breakers[outcome.name].observed_generation < outcome.generation
+        instance
+        for instance, breaker in having
+        if breaker["observed_generation"] <= outcome.generation
+        and breaker["observed_digest"] != outcome.digest
     )
     outcome.instances = len(having)
     outcome.applied = outcome.instances - len(outcome.pending)
@@ -183,6 +192,7 @@ def write(
     action: str,
     reason: str | None,
     on_config_error: Callable[[ConfigError], Exception] | None = None,
+    timeout: float = 10.0,
 ) -> Outcome:
     """
     Change one spec (compare-and-swap, history) and say what changed.
@@ -196,14 +206,19 @@ def write(
     started = time.monotonic()
     try:
         result: WriteResult = store.update(
-            name, change, actor=actor(), reason=reason, action=action
+            name, change, actor=actor(), reason=reason, action=action, timeout=timeout
         )
     except ConfigError as exc:
         if on_config_error is None:
             raise
         raise on_config_error(exc) from None
     return Outcome(
-        result.name, result.generation, result.changed, result.changes, started=started
+        result.name,
+        result.generation,
+        result.changed,
+        result.changes,
+        started=started,
+        digest=result.digest,
     )
 
 

@@ -90,36 +90,49 @@ class StoreEnv:
         msg = f"instance {instance_id} did not report {names} in time"
         raise AssertionError(msg)
 
-    def fake_instance(self, name: str, observed_generation: int = 0) -> str:
+    def fake_instance(
+        self,
+        name: str,
+        observed_generation: int = 0,
+        record: dict[str, Any] | None = None,
+    ) -> str:
         """Report a live instance that never applies anything; return its id."""
         instance_id = f"stuck-{uuid.uuid4().hex[:6]}"
-        now = datetime.now(UTC).isoformat()
-        status = {
+        now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+        identity = {
+            "format": 2,
             "instance_id": instance_id,
             "app": "stuck",
             "host": "nowhere",
             "pid": 1,
             "started_at": now,
-            "heartbeat_at": now,
-            "breakers": {
-                name: {"state": "closed", "observed_generation": observed_generation}
-            },
+            "updated_at": now,
         }
-        self.put_status(instance_id, json.dumps(status))
+        record = record or {"state": "closed", "gen": observed_generation}
+        if self.path is not None:
+            body = {"instance": identity, "breakers": {name: record}}
+            self.put_status(instance_id, json.dumps(body))
+        else:
+            self.put_status(instance_id, json.dumps(identity))
+            self.put_key(f"status/{name}/{instance_id}", json.dumps(record))
         return instance_id
 
     def put_status(self, instance_id: str, data: str) -> None:
-        """Write ``data`` as the status of ``instance_id``, as an instance would."""
+        """Write ``data`` as instance ``instance_id``'s status file or identity key."""
         if self.path is not None:
             directory = self.path.parent / f"{self.path.stem}.status"
             directory.mkdir(exist_ok=True)
             (directory / f"{instance_id}.json").write_text(data)
         else:
-            from cbcontrol._etcd import EtcdClient
+            self.put_key(f"instances/{instance_id}", data)
 
-            assert self.etcd is not None
-            with EtcdClient(self.etcd.endpoints) as client:
-                client.put(f"/cbcontrol/{self.namespace}/instances/{instance_id}", data)
+    def put_key(self, key: str, data: str) -> None:
+        """Write ``data`` under the etcd namespace (etcd only)."""
+        from cbcontrol.store._etcd._client import EtcdClient
+
+        assert self.etcd is not None
+        with EtcdClient(self.etcd.endpoints) as client:
+            client.put(f"/cbcontrol/{self.namespace}/{key}", data)
 
     def close(self) -> None:
         """Stop every instance this test started."""

@@ -123,13 +123,13 @@ def test_a_bad_store_url_is_a_usage_error():
 
 
 def test_a_bad_namespace_is_a_usage_error(file_env: StoreEnv):
-    """--namespace must be a name without a slash."""
+    """--namespace must follow the name grammar (no slash)."""
     result = file_env.cbctl("--namespace", "a/b", "list")
 
     assert 2 == result.exit_code
     assert (
-        "error: invalid --namespace 'a/b': must be a name without '/'\n"
-        == result.stderr
+        "error: invalid --namespace 'a/b': must be 1-128 characters of letters, "
+        "digits, '.', '_' and '-', starting with a letter or a digit\n" == result.stderr
     )
 
 
@@ -158,8 +158,8 @@ def test_an_unreachable_etcd_fails_fast_with_one_line():
     assert time.monotonic() - start < 5
     assert 1 == result.returncode
     assert re.match(
-        rf"^error: etcd at 127\.0\.0\.1:{port} is unavailable \(get prefix "
-        r"'/cbcontrol/x/breakers/'\): .+\n$",
+        rf"^error: etcd at 127\.0\.0\.1:{port} is unavailable \(read "
+        r"'/cbcontrol/x/'\): .+\n$",
         result.stderr,
     ), result.stderr
     assert "" == result.stdout

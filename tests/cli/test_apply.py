@@ -280,7 +280,9 @@ def test_validate_of_a_file_that_is_not_yaml(tmp_path: Path, file_env: StoreEnv)
     result = file_env.cbctl("validate", path)
 
     assert 1 == result.exit_code
-    assert result.stderr.startswith(f"error: {path}: (document): not valid YAML: ")
+    assert result.stderr.startswith(
+        f'error: {path}: (document): file "{path}", line 2, column 1: invalid YAML: '
+    )
     assert 1 == len(lines(result.stderr))
 
 
@@ -342,3 +344,27 @@ def test_validate_of_a_document_that_is_not_a_mapping(
     assert empty.stderr.endswith(
         "(document): must be a mapping with version, presets, breakers; got empty\n"
     )
+
+
+def test_names_outside_the_grammar_are_document_errors(
+    tmp_path: Path, file_env: StoreEnv
+):
+    """A breaker or preset named outside the grammar: invalid, nothing written."""
+    path = _write(
+        tmp_path, 'breakers:\n  "x/payment": {}\npresets:\n  "bad name": {}\n'
+    )
+
+    result = file_env.cbctl("apply", "-f", path)
+
+    assert 1 == result.exit_code
+    rule = (
+        "must be 1-128 characters of letters, digits, '.', '_' and '-', starting "
+        "with a letter or a digit"
+    )
+    assert [
+        f"error: {path} is invalid, nothing was written:",
+        f"error: {path}: presets.bad name: the name {rule}",
+        f"error: {path}: breakers.x/payment: the name {rule}",
+    ] == lines(result.stderr)
+    assert file_env.path is not None
+    assert "version: 1\n" == file_env.path.read_text()

@@ -23,6 +23,7 @@ CHECKS = [
     "versions",
     "instances",
     "clock skew",
+    "history",
     "config errors",
 ]
 
@@ -37,7 +38,7 @@ def test_doctor_of_a_healthy_store(env: StoreEnv):
     assert 0 == result.exit_code, result.output
     assert (env.url, True) == (report["store"], report["ok"])
     assert CHECKS == [c["check"] for c in report["checks"]]
-    assert ["ok", "ok", "skip", "ok", "ok", "ok", "ok"] == [
+    assert ["ok", "ok", "skip", "ok", "ok", "ok", "ok", "ok"] == [
         c["status"] for c in report["checks"]
     ]
     assert "1 live (checkout (1))" == report["checks"][4]["detail"]
@@ -80,7 +81,8 @@ def test_doctor_reports_config_errors_and_clock_skew(file_env: StoreEnv):
     stuck = file_env.fake_instance("payment")
     status_file = file_env.path.parent / "cbcontrol.status" / f"{stuck}.json"
     status = json.loads(status_file.read_text())
-    status["heartbeat_at"] = (datetime.now(UTC) + timedelta(seconds=60)).isoformat()
+    ahead = datetime.now(UTC) + timedelta(seconds=60)
+    status["instance"]["updated_at"] = ahead.isoformat()
     status_file.write_text(json.dumps(status))
 
     result = file_env.cbctl("doctor", "-o", "json")
@@ -112,8 +114,8 @@ def test_doctor_of_an_unreachable_etcd_fails_fast_naming_the_endpoint(tmp_path: 
     assert 1 == result.returncode
     assert elapsed < 5
     assert re.match(
-        rf"^error: store: etcd at 127\.0\.0\.1:{port} is unavailable \(get prefix "
-        r"'/cbcontrol/x/breakers/'\): .+$",
+        rf"^error: store: etcd at 127\.0\.0\.1:{port} is unavailable \(read "
+        r"'/cbcontrol/x/'\): .+$",
         result.stderr,
     ), result.stderr
     assert 1 == len(lines(result.stderr))

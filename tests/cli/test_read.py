@@ -26,6 +26,7 @@ SPEC_KEYS = [
     "updated_by",
     "updated_at",
     "reason",
+    "digest",
     "origin",
     "error",
 ]
@@ -40,6 +41,7 @@ INSTANCE_KEYS = [
     "mode",
     "override_reason",
     "observed_generation",
+    "observed_digest",
     "applied",
     "effective",
     "stats",
@@ -160,17 +162,18 @@ def test_get_json_has_the_documented_keys(env: StoreEnv):
     assert view["effective"] == instance["effective"]
 
 
-def test_a_hand_edited_spec_has_the_generation_instances_derive(file_env: StoreEnv):
-    """Without `generation` in the file, cbctl counts acks with the derived number."""
+def test_a_hand_edited_spec_is_applied_by_its_digest(file_env: StoreEnv):
+    """Without `generation` in the file, an instance applied it when digests match."""
     assert file_env.path is not None
     file_env.path.write_text("version: 1\nbreakers:\n  payment: {max_failures: 4}\n")
     plane = file_env.instance("payment")
 
     view = parse(file_env.cbctl("get", "payment", "-o", "json"))
 
-    assert plane.observed_generation("payment") == view["spec"]["generation"]
-    assert [True] == [i["applied"] for i in view["instances"]]
-    assert view["spec"]["generation"] > 0
+    assert (0, 0) == (plane.observed_generation("payment"), view["spec"]["generation"])
+    assert [(True, view["spec"]["digest"])] == [
+        (i["applied"], i["observed_digest"]) for i in view["instances"]
+    ]
 
 
 def test_get_without_instances_resolves_the_store_alone(env: StoreEnv):

@@ -103,7 +103,7 @@ def test_a_hand_written_spec_with_text_values_is_shown_as_the_library_reads_it(
     etcd_env: StoreEnv, monkeypatch: pytest.MonkeyPatch
 ):
     """`"30s"`, `50` for a float: shown as 30.0 and 50.0, trusted or validated."""
-    from cbcontrol._etcd import EtcdClient
+    from cbcontrol.store._etcd._client import EtcdClient
 
     assert etcd_env.etcd is not None
     etcd_env.instance("payment")

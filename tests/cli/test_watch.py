@@ -1,4 +1,4 @@
-"""`cbctl watch`: a frame at once, then one per change of the store."""
+"""`cbctl watch`: a frame at once, one per change of the store, and when stale."""
 
 from __future__ import annotations
 
@@ -7,10 +7,13 @@ import re
 import subprocess
 from typing import TYPE_CHECKING
 
+import pytest
+
 from tests.cli import CBCTL, lines
 
 if TYPE_CHECKING:
     from tests.cli import StoreEnv
+    from tests.support.etcd import EtcdServer
 
 
 def test_watch_draws_the_fleet_at_once(env: StoreEnv):
@@ -54,3 +57,24 @@ def test_watch_redraws_when_the_store_changes(env: StoreEnv):
     assert 0 == code
     assert [] == first
     assert [("payment", 3)] == [(v["name"], v["spec"]["max_failures"]) for v in second]
+
+
+@pytest.mark.etcd
+def test_watch_says_when_its_data_is_stale(fresh_etcd_server: EtcdServer):
+    """With etcd gone, the next frame keeps the last data and says it is stale."""
+    url = f"etcd://{fresh_etcd_server.endpoint}/w"
+    args = [str(CBCTL), "--store", url, "watch", "--iterations", "2"]
+    with subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as process:
+        assert process.stdout is not None
+        first = process.stdout.readline()
+        fresh_etcd_server.kill()
+        out, _ = process.communicate(timeout=20)
+
+    assert first.startswith("cbctl watch · ")
+    assert re.search(
+        r" STALE since \d\d:\d\d:\d\d UTC: the data below may be out of date: etcd "
+        rf"at {re.escape(fresh_etcd_server.endpoint)} is unavailable",
+        " ".join(out.split()),
+    ), out

@@ -8,7 +8,6 @@ import pytest
 
 from cbcontrol.config import PRECEDENCE, ConfigBuilder
 from cbcontrol.config._merge import Layer, builtin_presets, merge_presets, resolve
-from cbcontrol.config._models import PresetSpec
 from cbcontrol.exceptions import ConfigError
 
 if TYPE_CHECKING:
@@ -111,8 +110,8 @@ def test_store_presets_extend_builtin_ones_field_by_field() -> None:
     table = merge_presets(
         builtin_presets(),
         {
-            "payment": (PresetSpec(max_failures=2), "file:/x.yaml#presets.payment"),
-            "checkout-critical": (PresetSpec(reset_timeout=120.0), "etcd:/p@4"),
+            "payment": ({"max_failures": 2}, "file:/x.yaml#presets.payment"),
+            "checkout-critical": ({"reset_timeout": 120.0}, "etcd:/p@4"),
         },
     )
 

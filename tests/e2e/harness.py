@@ -36,12 +36,14 @@ _CBCTL_TIMEOUT_S = 30.0
 
 
 def clean_environ(**extra: str) -> dict[str, str]:
-    """This process's environment without any cbcontrol setting, plus ``extra``."""
+    """This process's environment without cbcontrol settings (the cache dir kept)."""
     env = {
         k: v
         for k, v in os.environ.items()
         if not (k.startswith(("CBCONTROL_", "CBCTL_")) or "CB_" in k)
     }
+    if "CBCONTROL_CACHE_DIR" in os.environ:  # the test's own (tests/conftest.py)
+        env["CBCONTROL_CACHE_DIR"] = os.environ["CBCONTROL_CACHE_DIR"]
     env.update(extra)
     return env
 

@@ -2,7 +2,7 @@
 The reporting path under the fleet tests: instance status and write acknowledgement.
 
 Both tests pin down races seen while running the fleet tests, in a form that fails
-every time rather than one run in ten: an older status overwriting a newer one in etcd,
+every time rather than one run in ten: an older record overwriting a newer one in etcd,
 and ``wait_applied`` sleeping past a complete acknowledgement.
 """
 
@@ -12,14 +12,14 @@ import json
 import threading
 import time
 import uuid
-from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
 import pytest
 
 import cbcontrol
-from cbcontrol._agent import EtcdStatusSink
-from cbcontrol._etcd import EtcdClient
+from cbcontrol.store._etcd._backend import _StatusWriter
+from cbcontrol.store._etcd._client import EtcdClient
 from tests.support.waiting import wait_until
 
 if TYPE_CHECKING:
@@ -52,8 +52,17 @@ class SlowKeeperPutClient:
     def revoke(self, lease: int) -> None:
         """Revoke it."""
 
-    def put(self, key: str, value: bytes, lease: int | None = None) -> None:
-        """Store the value; the keeper's put lands after the other (or 0.5 s)."""
+    def txn(
+        self,
+        what: str,
+        *,
+        unchanged: dict[str, int],
+        puts: dict[str, bytes | None],
+        lease: int = 0,
+    ) -> bool:
+        """Store the values; the keeper's write lands after the other (or 0.5 s)."""
+        del what, unchanged, lease
+        value = puts.get("/cbcontrol/ns/status/payment/i")
         if threading.current_thread().name == _KEEPER_THREAD:
             self.keeper_in_put.set()
             self.other_put_done.wait(0.5)
@@ -62,39 +71,28 @@ class SlowKeeperPutClient:
             self.stored = value
             self.other_put_done.set()
         self.puts += 1
+        return True
 
 
 def test_a_newer_status_is_never_overwritten_by_an_older_one() -> None:
-    """The first lease's put of an old status cannot land after a newer status's put."""
+    """The first lease's write of an old record cannot land after a newer one's."""
     client = SlowKeeperPutClient()
-    sink = EtcdStatusSink(client, "/cbcontrol/ns/instances/i")  # type: ignore[arg-type]
-    sink.write(b'{"breakers":{}}')  # starts the keeper; its first lease puts this
+    backend = SimpleNamespace(client=client, prefix="/cbcontrol/ns/")
+    writer = _StatusWriter(backend, "i")  # type: ignore[arg-type]
+    writer.publish(None, {"payment": {"state": "closed"}})  # the keeper writes this
     keeper_putting = client.keeper_in_put.wait(5)
 
-    sink.write(b'{"breakers":{"payment":{}}}')  # the plane created a breaker
+    writer.publish(None, {"payment": {"state": "open"}})  # the breaker opened
     both = wait_until(lambda: client.puts == 2, timeout=5)
-    sink.remove()
+    writer.close()
 
     assert keeper_putting
     assert both
-    assert b'{"breakers":{"payment":{}}}' == client.stored
+    assert b'{"state":"open"}' == client.stored
 
 
-def _status(instance_id: str, generation: int) -> bytes:
-    now = datetime.now(UTC).isoformat()
-    return json.dumps(
-        {
-            "instance_id": instance_id,
-            "app": "checkout",
-            "host": "h",
-            "pid": 1,
-            "started_at": now,
-            "heartbeat_at": now,
-            "breakers": {
-                "payment": {"state": "closed", "observed_generation": generation}
-            },
-        }
-    ).encode()
+def _record(generation: int) -> bytes:
+    return json.dumps({"state": "closed", "gen": generation}).encode()
 
 
 @pytest.mark.etcd
@@ -103,16 +101,16 @@ def test_wait_applied_returns_when_the_last_instance_acknowledges(
 ) -> None:
     """`wait_applied` returns at the acknowledgement, not at the store's next change."""
     namespace = f"e2e{uuid.uuid4().hex[:12]}"
-    key = f"/cbcontrol/{namespace}/instances/app-1"
+    key = f"/cbcontrol/{namespace}/status/payment/app-1"
     with (
         EtcdClient(e2e_etcd.endpoints) as client,
         cbcontrol.open_store(f"etcd://{e2e_etcd.endpoint}/{namespace}") as store,
     ):
-        client.put(key, _status("app-1", 0))
+        client.put(key, _record(0))
         written = store.update(
             "payment", lambda doc: {**doc, "max_failures": 2}, actor="test"
         )
-        threading.Timer(0.3, client.put, (key, _status("app-1", 1))).start()
+        threading.Timer(0.3, client.put, (key, _record(1))).start()
         started = time.monotonic()
         ack = store.wait_applied("payment", written.generation, timeout=5)
         waited = time.monotonic() - started

@@ -13,7 +13,14 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Self
 
-__all__ = ["APP_PASSWORD", "APP_USER", "ROOT_PASSWORD", "EtcdServer", "free_port"]
+__all__ = [
+    "APP_PASSWORD",
+    "APP_USER",
+    "ROOT_PASSWORD",
+    "EtcdCluster",
+    "EtcdServer",
+    "free_port",
+]
 
 _START_TIMEOUT_S = 20.0
 # Throwaway credentials of the throwaway test servers.
@@ -44,12 +51,20 @@ class EtcdServer:
     freezes the process (SIGSTOP) the way a hung or partitioned etcd looks to clients.
     """
 
-    def __init__(self, *extra_args: str, tls: bool = False) -> None:
+    def __init__(
+        self,
+        *extra_args: str,
+        tls: bool = False,
+        name: str = "test",
+        cluster: str | None = None,
+        ports: tuple[int, int] | None = None,
+    ) -> None:
         if shutil.which("etcd") is None:
             msg = "etcd is not on PATH: install Debian's etcd-server"
             raise RuntimeError(msg)
-        self.client_port = free_port()
-        self.peer_port = free_port()
+        self.client_port, self.peer_port = ports or (free_port(), free_port())
+        self.name = name
+        self._cluster = cluster
         self.base_dir = Path(tempfile.mkdtemp(prefix="cbcontrol-etcd-"))
         self.data_dir = self.base_dir / "data"
         self.log_path = self.base_dir / "etcd.log"
@@ -108,14 +123,14 @@ class EtcdServer:
         peer_url = f"http://127.0.0.1:{self.peer_port}"
         args = [
             "etcd",
-            "--name=test",
+            f"--name={self.name}",
             f"--data-dir={self.data_dir}",
             f"--listen-client-urls={client_url}",
             f"--advertise-client-urls={client_url}",
             f"--listen-peer-urls={peer_url}",
             f"--initial-advertise-peer-urls={peer_url}",
-            f"--initial-cluster=test={peer_url}",
-            # A fast single-member election keeps start and restart short.
+            f"--initial-cluster={self._cluster or f'{self.name}={peer_url}'}",
+            # A fast election keeps start, restart and leader changes short.
             "--heartbeat-interval=20",
             "--election-timeout=200",
             *self._extra_args,
@@ -143,6 +158,8 @@ class EtcdServer:
         raise RuntimeError(msg)
 
     def _healthy(self) -> bool:
+        if self._cluster is not None:  # a member is healthy only with a quorum
+            return self._listening()
         scheme = "http" if self.ca_cert is None else "https"
         context = None if self.ca_cert is None else ssl.create_default_context()
         if context is not None:
@@ -153,6 +170,11 @@ class EtcdServer:
                 return b'"true"' in response.read()
         except OSError:
             return False
+
+    def _listening(self) -> bool:
+        with socket.socket() as sock:
+            sock.settimeout(0.2)
+            return sock.connect_ex(("127.0.0.1", self.client_port)) == 0
 
     def log_tail(self, lines: int = 20) -> str:
         """The last lines of etcd's log."""
@@ -197,6 +219,12 @@ class EtcdServer:
     def restart(self) -> None:
         """Stop (if running) and start again with the same ports and data dir."""
         self.stop()
+        self.start()
+
+    def wipe(self) -> None:
+        """Lose every key: stop, delete the data, start anew on the same ports."""
+        self.kill()
+        shutil.rmtree(self.data_dir, ignore_errors=True)
         self.start()
 
     def close(self) -> None:
@@ -287,3 +315,63 @@ class EtcdServer:
                 timeout=5,
                 metadata=md,
             )
+
+
+class EtcdCluster:
+    """
+    Three etcd members on 127.0.0.1, each with its own ports and data dir.
+
+    ``leader()`` names the current leader; ``kill(member)`` and ``start(member)``
+    play a member's crash and return.
+    """
+
+    def __init__(self, size: int = 3) -> None:
+        ports = [(free_port(), free_port()) for _ in range(size)]
+        names = [f"m{i}" for i in range(size)]
+        cluster = ",".join(
+            f"{name}=http://127.0.0.1:{peer}"
+            for name, (_, peer) in zip(names, ports, strict=True)
+        )
+        self.members = [
+            EtcdServer(name=name, cluster=cluster, ports=pair)
+            for name, pair in zip(names, ports, strict=True)
+        ]
+
+    @property
+    def endpoints(self) -> list[tuple[str, int]]:
+        """Every member's client endpoint."""
+        return [("127.0.0.1", m.client_port) for m in self.members]
+
+    def leader(self) -> EtcdServer:
+        """The member that leads now (waits, bounded, for an election)."""
+        import grpc
+        from pyetcd import etcdrpc
+
+        deadline = time.monotonic() + _START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            for member in self.members:
+                if not member.running:
+                    continue
+                try:
+                    with grpc.insecure_channel(member.endpoint) as channel:
+                        status = etcdrpc.MaintenanceStub(channel).Status(
+                            etcdrpc.StatusRequest(), timeout=1
+                        )
+                except grpc.RpcError:
+                    continue
+                if status.leader == status.header.member_id:
+                    return member
+            time.sleep(0.05)
+        msg = "no etcd member became the leader"
+        raise RuntimeError(msg)
+
+    def __enter__(self) -> Self:
+        # Members wait for each other: start all, then check they answer.
+        for member in self.members:
+            member.start()
+        self.leader()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for member in self.members:
+            member.close()

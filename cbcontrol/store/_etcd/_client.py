@@ -1,42 +1,46 @@
 """
 The etcd client: a small adapter over etcd's v3 gRPC API.
 
-This is the only module that touches an etcd library (the live source, the status
-publisher and cbctl's store all go through it). It uses the generated gRPC stubs
+This is the only module that touches an etcd library (the backend in ``_backend``, and
+through it the control plane, the status publisher and cbctl, go through it). It uses
+the generated gRPC stubs
 of etcd-sdk-python (``pyetcd.etcdrpc``, or python-etcd3's identical ``etcd3.etcdrpc``)
 and keeps its own channel, token and watch stream, because the libraries' client
 wrappers fail in ways measured against etcd 3.4: their watch dies for good on the first
 error, an endpoint that failed once is refused for 300 s, auth tokens are never renewed
 and their call credentials are rejected on plaintext channels.
+
+Every stream is cancelled and joined, and the channel closed, by :meth:`close`: a
+process that closes its client leaves no gRPC call behind for the interpreter's
+teardown.
 """
 
 from __future__ import annotations
 
-import atexit
-import functools
 import gc
 import importlib
 import logging
-import queue
+import os
 import threading
-from dataclasses import dataclass
+import weakref
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from cbcontrol.exceptions import StoreAuthError, StoreError, StoreUnavailableError
+from cbcontrol.store._etcd._watch import EtcdWatch
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Sequence
+    from collections.abc import Callable, Sequence
 
 
 __all__ = [
     "DEFAULT_ENDPOINTS",
     "POLL_S",
     "EtcdClient",
-    "EtcdWatch",
     "Found",
-    "LeaseKeeper",
-    "WatchEvent",
-    "WatchUpdate",
+    "RangeResult",
+    "code_of",
+    "details_of",
 ]
 
 logger = logging.getLogger("cbcontrol.etcd")
@@ -68,7 +72,11 @@ _CHANNEL_OPTIONS = (
     # gRPC's reconnect backoff grows to 120 s: a restarted etcd would wait that long.
     ("grpc.initial_reconnect_backoff_ms", 200),
     ("grpc.max_reconnect_backoff_ms", 1_000),
+    # Reads are paged (see EtcdClient.range); a page of large values may pass the
+    # default 4 MiB, which gRPC would refuse whole.
+    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
 )
+_PAGE_KEYS = 2_000
 
 
 def _import_client_library() -> tuple[Any, Any]:
@@ -81,19 +89,11 @@ def _import_client_library() -> tuple[Any, Any]:
     raise ImportError(_INSTALL_HINT)
 
 
-@functools.cache
-def _collect_before_exit() -> None:
-    """
-    Collect cancelled calls at exit, while every thread still runs (registered once).
-
-    A cancelled call is garbage in a reference cycle. Left to the interpreter's final
-    collection, its ``__del__`` waits for a lock that a frozen gRPC daemon thread
-    may hold, forever: cbctl hung at exit about once in 150 runs (py-spy: MainThread
-    in ``grpc._channel._Rendezvous.__del__``). Collecting at each cancel cost 12 ms
-    with pydantic loaded; atexit handlers run before finalization, so one
-    collection there does the same.
-    """
-    atexit.register(gc.collect)
+def _shared(keys: Sequence[str]) -> str:
+    """What several keys have in common (``/cbcontrol/ns/``), for messages."""
+    if len(keys) == 1:
+        return keys[0]
+    return os.path.commonpath(list(keys)).rstrip("/") + "/"
 
 
 def _prefix_end(prefix: bytes) -> bytes:
@@ -105,11 +105,21 @@ def _prefix_end(prefix: bytes) -> bytes:
     return bytes(end)
 
 
-def _code(exc: Any) -> str:
-    return str(exc.code().name) if hasattr(exc, "code") else "UNKNOWN"
+def code_of(exc: Any) -> str:
+    code = str(exc.code().name) if hasattr(exc, "code") else "UNKNOWN"
+    if code == "UNKNOWN":
+        # A member whose request outlived the deadline we sent (it was waiting for
+        # a leader, say) answers with Go's context error as UNKNOWN: it is the same
+        # transient failure as our own deadline passing, and is retried like it.
+        details = details_of(exc)
+        if "context deadline exceeded" in details:
+            return "DEADLINE_EXCEEDED"
+        if "context canceled" in details:
+            return "CANCELLED"
+    return code
 
 
-def _details(exc: Any) -> str:
+def details_of(exc: Any) -> str:
     return str(exc.details() or "") if hasattr(exc, "details") else repr(exc)
 
 
@@ -118,33 +128,21 @@ def _to_bytes(value: bytes | str) -> bytes:
 
 
 @dataclass(frozen=True, slots=True)
-class WatchEvent:
+class RangeResult:
     """
-    One change seen by a watch: ``value`` is ``None`` when ``key`` was deleted.
+    Keys read at one revision.
 
-    .. versionadded:: 0.1.0
-    """
-
-    key: str
-    value: bytes | None
-    mod_revision: int
-
-
-@dataclass(frozen=True, slots=True)
-class WatchUpdate:
-    """
-    One response of a watch stream, at etcd's ``revision``.
-
-    ``events`` is empty for the creation and heartbeat answers. A non-zero
-    ``compacted_revision`` means the history the watch needed is gone: the watch is
-    over, re-read everything.
-
-    .. versionadded:: 0.1.0
+    Attributes:
+        revision: etcd's revision when they were read.
+        cluster_id: The cluster's id, as hex (it changes when a cluster is rebuilt).
+        kvs: ``{key: (value, mod_revision)}``.
+        last: For each prefix asked with ``last``: its greatest key, or None.
     """
 
     revision: int
-    events: tuple[WatchEvent, ...] = ()
-    compacted_revision: int = 0
+    cluster_id: str
+    kvs: dict[str, tuple[bytes, int]]
+    last: dict[str, str | None] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +216,8 @@ class EtcdClient:
         self._conn: _Conn | None = None
         self._token: str | None = None
         self._closed = False
+        self._watches: weakref.WeakSet[EtcdWatch] = weakref.WeakSet()
+        self._streamed = False  # a stream was opened: see close()
 
     def _connection(self) -> _Conn:
         with self._lock:
@@ -256,7 +256,7 @@ class EtcdClient:
                 except self._grpc.RpcError as exc:
                     # As etcd's Go client: credentials for an etcd without auth are
                     # not an error.
-                    if "authentication is not enabled" not in _details(exc):
+                    if "authentication is not enabled" not in details_of(exc):
                         raise
                     self._token = ""
             token = self._token
@@ -304,7 +304,7 @@ class EtcdClient:
                 stage = what
                 return invoke(conn, metadata)
             except self._grpc.RpcError as exc:
-                code, details = _code(exc), _details(exc)
+                code, details = code_of(exc), details_of(exc)
                 if not renewed and metadata and "invalid auth token" in details:
                     renewed = True
                     self._forget_token(metadata)
@@ -341,6 +341,162 @@ class EtcdClient:
             for kv in response.kvs
         }
         return int(response.header.revision), found
+
+    def range(
+        self,
+        key: str,
+        *,
+        prefix: bool = True,
+        revision: int = 0,
+        after: bytes | None = None,
+    ) -> RangeResult:
+        """
+        Every key under ``key`` (or ``key`` alone), read in pages at one revision.
+
+        Large reads come in pages of a few thousand keys, each read at the revision
+        of the first, so the result is one consistent snapshot however big it is.
+        ``after`` starts past that key (the next page of an earlier read).
+        """
+        start = key.encode()
+        end = _prefix_end(start) if prefix else b""
+        kvs: dict[str, tuple[bytes, int]] = {}
+        first = start if after is None else after + b"\0"
+        cluster = ""
+        while True:
+            request = self._rpc.RangeRequest(
+                key=first, range_end=end, revision=revision, limit=_PAGE_KEYS
+            )
+            response = self._unary(f"read {key!r}", "KV", "Range", request)
+            if not revision:
+                revision = int(response.header.revision)
+                cluster = f"{int(response.header.cluster_id):x}"
+            for kv in response.kvs:
+                kvs[kv.key.decode("utf-8", "replace")] = (
+                    bytes(kv.value),
+                    int(kv.mod_revision),
+                )
+            if not response.more or not response.kvs or not prefix:
+                break
+            first = bytes(response.kvs[-1].key) + b"\0"
+        return RangeResult(revision, cluster, kvs)
+
+    def read_keys(
+        self, keys: Sequence[str], *, last: Sequence[str] = ()
+    ) -> RangeResult:
+        """
+        Several keys and prefixes (ending in ``/``) read at one revision.
+
+        One transaction reads a page of each, and the greatest key under each
+        prefix of ``last`` (without values); a prefix with more keys goes on in
+        pages at the same revision (:meth:`range`).
+        """
+        rpc = self._rpc
+        ops = []
+        for key in keys:
+            start = key.encode()
+            end = _prefix_end(start) if key.endswith("/") else b""
+            request = rpc.RangeRequest(key=start, range_end=end, limit=_PAGE_KEYS)
+            ops.append(rpc.RequestOp(request_range=request))
+        ops += [rpc.RequestOp(request_range=self._last_request(p)) for p in last]
+        request = rpc.TxnRequest(compare=[], success=ops)
+        response = self._unary(f"read {_shared(keys)!r}", "KV", "Txn", request)
+        revision = int(response.header.revision)
+        kvs: dict[str, tuple[bytes, int]] = {}
+        for key, op in zip(keys, response.responses, strict=False):
+            page = op.response_range
+            for kv in page.kvs:
+                kvs[kv.key.decode("utf-8", "replace")] = (
+                    bytes(kv.value),
+                    int(kv.mod_revision),
+                )
+            if page.more and page.kvs:
+                rest = self.range(key, revision=revision, after=bytes(page.kvs[-1].key))
+                kvs.update(rest.kvs)
+        greatest: dict[str, str | None] = {}
+        for prefix, op in zip(last, response.responses[len(keys) :], strict=True):
+            found = op.response_range.kvs
+            greatest[prefix] = (
+                found[0].key.decode("utf-8", "replace") if found else None
+            )
+        cluster = f"{int(response.header.cluster_id):x}"
+        return RangeResult(revision, cluster, kvs, greatest)
+
+    def _last_request(self, prefix: str) -> Any:
+        start = prefix.encode()
+        return self._rpc.RangeRequest(
+            key=start,
+            range_end=_prefix_end(start),
+            limit=1,
+            sort_order=self._rpc.RangeRequest.DESCEND,
+            sort_target=self._rpc.RangeRequest.KEY,
+            keys_only=True,
+        )
+
+    def last_key(self, prefix: str) -> str | None:
+        """The greatest key under ``prefix`` (one key read, values not sent)."""
+        request = self._last_request(prefix)
+        response = self._unary(f"read {prefix!r}", "KV", "Range", request)
+        return response.kvs[0].key.decode("utf-8", "replace") if response.kvs else None
+
+    def txn(
+        self,
+        what: str,
+        *,
+        unchanged: dict[str, int],
+        puts: dict[str, bytes | None],
+        lease: int = 0,
+        delete_ranges: Sequence[tuple[str, str]] = (),
+    ) -> bool:
+        """
+        Write and delete ``puts`` (None deletes) at once, if keys are unchanged.
+
+        Args:
+            what: What this write is, for errors.
+            unchanged: ``{key: mod_revision}`` each key must still have (0: must not
+                exist).
+            puts: The keys to write (with ``lease`` if given) or delete.
+            lease: The lease to attach written keys to.
+            delete_ranges: ``(start, end)`` key ranges to delete as well.
+
+        Returns:
+            Whether the comparisons held and the writes happened.
+        """
+        rpc = self._rpc
+        compares = [
+            rpc.Compare(
+                result=rpc.Compare.EQUAL,
+                target=rpc.Compare.MOD,
+                key=key.encode(),
+                mod_revision=revision,
+            )
+            for key, revision in unchanged.items()
+        ]
+        ops = [
+            rpc.RequestOp(request_delete_range=rpc.DeleteRangeRequest(key=k.encode()))
+            if v is None
+            else rpc.RequestOp(
+                request_put=rpc.PutRequest(key=k.encode(), value=v, lease=lease)
+            )
+            for k, v in puts.items()
+        ]
+        ops += [
+            rpc.RequestOp(
+                request_delete_range=rpc.DeleteRangeRequest(
+                    key=start.encode(), range_end=end.encode()
+                )
+            )
+            for start, end in delete_ranges
+        ]
+        request = rpc.TxnRequest(compare=compares, success=ops)
+        return bool(self._unary(what, "KV", "Txn", request).succeeded)
+
+    def delete_range(self, start: str, end: str) -> int:
+        """Delete the keys in ``[start, end)``; returns how many."""
+        request = self._rpc.DeleteRangeRequest(
+            key=start.encode(), range_end=end.encode()
+        )
+        response = self._unary(f"delete {start!r}..", "KV", "DeleteRange", request)
+        return int(response.deleted)
 
     def put(self, key: str, value: bytes | str, lease: int | None = None) -> int:
         """Write ``key`` (attached to ``lease`` if given); return the new revision."""
@@ -389,6 +545,7 @@ class EtcdClient:
         request = self._rpc.LeaseKeepAliveRequest(ID=lease)
 
         def once(conn: _Conn, metadata: _Metadata) -> Any:
+            self._streamed = True
             stream = conn.stubs["Lease"].LeaseKeepAlive(
                 iter([request]), timeout=self.timeout, metadata=metadata
             )
@@ -411,26 +568,29 @@ class EtcdClient:
 
     def watch_prefix(self, prefix: str, start_revision: int = 0) -> EtcdWatch:
         """Watch all keys under ``prefix`` from ``start_revision`` (0: from now)."""
-        return self.watch_prefixes([prefix], start_revision)
+        return self.watch_keys([prefix], start_revision, prefix=True)
 
-    def watch_prefixes(
-        self, prefixes: Sequence[str], start_revision: int = 0
+    def watch_keys(
+        self, keys: Sequence[str], start_revision: int = 0, *, prefix: bool = False
     ) -> EtcdWatch:
         """
-        Watch the keys under each of ``prefixes``, on one stream, from a revision.
+        Watch several keys or prefixes on one stream, from a revision (0: from now).
 
-        etcd multiplexes watchers on a stream: a process that needs ``breakers/`` and
-        ``presets/`` but not ``instances/`` watches exactly those, rather than
-        receiving every other instance's status writes.
+        A key ending in ``/`` (or every key, with ``prefix``) covers every key under
+        it. etcd multiplexes watchers on a stream: a process that needs ``breakers/``
+        and ``presets/`` but not ``instances/`` watches exactly those, rather than
+        receiving every other instance's status writes. Each watcher answers once
+        with ``created`` before its events.
         """
         creates = []
-        for prefix in prefixes:
-            start = prefix.encode()
+        for key in keys:
+            start = key.encode()
+            end = _prefix_end(start) if prefix or key.endswith("/") else b""
             create = self._rpc.WatchCreateRequest(
-                key=start, range_end=_prefix_end(start), start_revision=start_revision
+                key=start, range_end=end, start_revision=start_revision
             )
             creates.append(self._rpc.WatchRequest(create_request=create))
-        what = f"watch prefixes {', '.join(map(repr, prefixes))}"
+        what = f"watch {_shared(keys)!r}"
 
         def open_stream(conn: _Conn, metadata: _Metadata) -> EtcdWatch:
             def fail(code: str, details: str) -> StoreError:
@@ -441,7 +601,10 @@ class EtcdClient:
 
             return EtcdWatch(conn, metadata, creates, self._rpc, fail)
 
-        return self._call(what, open_stream)
+        self._streamed = True
+        watch = self._call(what, open_stream)
+        self._watches.add(watch)
+        return watch
 
     def reset(self) -> None:
         """Drop the connection; the next call opens a fresh one."""
@@ -451,175 +614,21 @@ class EtcdClient:
                 self._conn = None
 
     def close(self) -> None:
-        """Close the connection; later calls raise `StoreError`."""
+        """Cancel every watch, close the connection; later calls raise `StoreError`."""
         with self._lock:
             self._closed = True
+        for watch in list(self._watches):
+            watch.cancel()
         self.reset()
+        if self._streamed:
+            # A cancelled stream is garbage in a reference cycle. Left to the
+            # interpreter's final collection, its __del__ can wait forever for a
+            # lock that a frozen gRPC daemon thread holds (cbctl hung at exit about
+            # once in 150 runs): collect it now, while every thread still runs.
+            gc.collect()
 
     def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-
-class EtcdWatch:
-    """
-    One watch on its own gRPC stream, read by a daemon thread.
-
-    Made by :meth:`EtcdClient.watch_prefix`. Once the stream fails, :meth:`next`
-    raises the translated error.
-
-    .. versionadded:: 0.1.0
-    """
-
-    def __init__(
-        self,
-        conn: _Conn,
-        metadata: _Metadata,
-        create_requests: Sequence[Any],
-        rpc: Any,
-        fail: Callable[[str, str], StoreError],
-    ) -> None:
-        self.endpoint = conn.endpoint
-        self._rpc, self._fail = rpc, fail
-        self._requests: queue.Queue[Any] = queue.Queue()
-        for request in create_requests:
-            self._requests.put(request)
-        self._updates: queue.Queue[WatchUpdate | StoreError] = queue.Queue()
-        self._cancelled = threading.Event()
-        self._stream = conn.stubs["Watch"].Watch(self._outgoing(), metadata=metadata)
-        self._reader = threading.Thread(
-            target=self._read, name="cbcontrol-etcd-watch", daemon=True
-        )
-        self._reader.start()
-
-    def _outgoing(self) -> Iterator[Any]:
-        while (request := self._requests.get()) is not None:
-            yield request
-
-    def _read(self) -> None:
-        failure = self._fail("UNAVAILABLE", "the server closed the watch stream")
-        try:
-            for response in self._stream:
-                self._updates.put(self._convert(response))
-        except Exception as exc:  # noqa: BLE001 (handed to the reader, not lost)
-            failure = self._fail(_code(exc), _details(exc))
-        if not self._cancelled.is_set():
-            self._updates.put(failure)
-
-    def _convert(self, response: Any) -> WatchUpdate | StoreError:
-        revision = int(response.header.revision)
-        if response.compact_revision:
-            return WatchUpdate(revision, (), int(response.compact_revision))
-        if response.canceled:
-            return self._fail("CANCELLED_BY_SERVER", str(response.cancel_reason))
-        events = tuple(
-            WatchEvent(
-                event.kv.key.decode("utf-8", "replace"),
-                None if event.type == 1 else bytes(event.kv.value),  # 1: DELETE
-                int(event.kv.mod_revision),
-            )
-            for event in response.events
-        )
-        return WatchUpdate(revision, events)
-
-    def next(self, timeout: float) -> WatchUpdate | None:
-        """The next update, or ``None`` if none came within ``timeout`` seconds."""
-        try:
-            item = self._updates.get(timeout=timeout)
-        except queue.Empty:
-            return None
-        if isinstance(item, StoreError):
-            self._updates.put(item)  # every later call fails the same way
-            raise item
-        return item
-
-    def request_progress(self) -> None:
-        """Ask etcd for a heartbeat: an empty update proves it still answers."""
-        progress = self._rpc.WatchProgressRequest()
-        self._requests.put(self._rpc.WatchRequest(progress_request=progress))
-
-    def cancel(self) -> None:
-        """End the watch and its stream, and wait (bounded) for its reader to stop."""
-        self._cancelled.set()
-        self._requests.put(None)
-        stream, self._stream = self._stream, None
-        if stream is None:
-            return
-        stream.cancel()
-        if self._reader is not threading.current_thread():
-            self._reader.join(timeout=2.0)
-        del stream
-        _collect_before_exit()
-
-
-class LeaseKeeper:
-    """
-    Keeps one etcd lease alive from a daemon thread, and replaces it when lost.
-
-    etcd leases have no background keepalive: whoever holds one refreshes it, here every
-    ``ttl / 3`` seconds. ``on_lease(lease_id)`` is called from the keeper's thread with
-    the first lease and with each replacement (the old one expired while etcd was away,
-    or was revoked), so the owner can rewrite the keys attached to it; if it raises, it
-    is called again on the next round.
-
-    .. versionadded:: 0.1.0
-    """
-
-    def __init__(
-        self, client: EtcdClient, ttl: int, on_lease: Callable[[int], None]
-    ) -> None:
-        self._client, self._ttl, self._on_lease = client, ttl, on_lease
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._run, name="cbcontrol-etcd-lease", daemon=True
-        )
-        self.lease_id: int | None = None
-
-    def start(self) -> None:
-        """Start the keeper's thread."""
-        self._thread.start()
-
-    def stop(self, *, revoke: bool = True) -> None:
-        """Stop refreshing; with ``revoke``, revoke the lease so its keys go now."""
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(self._client.timeout + 1)
-        if revoke and self.lease_id is not None:
-            try:
-                self._client.revoke(self.lease_id)
-            except StoreError as exc:
-                logger.debug("could not revoke lease %x: %s", self.lease_id, exc)
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    def _run(self) -> None:
-        announced = failing = False
-        while not self._stop.is_set():
-            try:
-                if self.lease_id is None or self._client.keepalive(self.lease_id) == 0:
-                    if self.lease_id is not None:
-                        logger.warning(
-                            "lease %x was lost; granting another", self.lease_id
-                        )
-                    self.lease_id = self._client.grant_lease(self._ttl)
-                    announced = False
-                if not announced:
-                    self._on_lease(self.lease_id)
-                    announced = True
-                if failing:
-                    logger.info("lease %x is kept alive again", self.lease_id)
-                failing = False
-            except StoreError as exc:
-                if not failing:
-                    logger.warning("lease keeper failed, retrying: %s", exc)
-                failing = True
-            except Exception:
-                logger.exception("on_lease(%s) failed; retrying", self.lease_id)
-            self._stop.wait(min(1.0, self._ttl / 3) if failing else self._ttl / 3)

@@ -8,7 +8,12 @@ service-specific variable wins. The service name is upper-cased with ``-`` -> ``
 
 Environment variables are deploy-time: there is no "last good" version of them. A bad
 value is therefore reported (named variable, value, rule) and skipped, so the layer
-below shows through; it never stops the application.
+below shows through; it never stops the application. A value longer than
+:data:`~cbcontrol._limits.MAX_TEXT_CHARS` is refused before it is parsed, and quoted
+in part.
+
+The environment is a :class:`~cbcontrol.config._merge.Layer` like any other: the
+one resolver merges it with the store's layer by precedence.
 """
 
 from __future__ import annotations
@@ -19,8 +24,10 @@ from typing import TYPE_CHECKING, Final
 
 from pydantic import ValidationError
 
-from cbcontrol.config._merge import NULLABLE_FIELDS, Layer, config_errors
-from cbcontrol.config._models import CONFIG_FIELDS, BreakerSpec
+from cbcontrol._limits import MAX_TEXT_CHARS
+from cbcontrol.config._layout import CONFIG_FIELDS
+from cbcontrol.config._merge import Layer, config_errors, nullable_fields
+from cbcontrol.config._models import BreakerSpec
 from cbcontrol.exceptions import ConfigError
 
 if TYPE_CHECKING:
@@ -28,6 +35,7 @@ if TYPE_CHECKING:
 
 __all__ = ["EnvSource", "env_prefix"]
 
+_SHOWN: Final = 60  # characters of a bad value quoted back
 _NULL_WORDS: Final = frozenset({"", "none", "null", "off"})
 _FIELDS: Final = {name.upper(): name for name in (*CONFIG_FIELDS, "preset")}
 
@@ -82,6 +90,9 @@ class EnvSource:
         for name, (value, var) in raw.items():
             source = f"env:{var}"
             if name == "preset":
+                if len(value) > MAX_TEXT_CHARS:
+                    errors.append(self._parse(breaker, name, value, source))  # type: ignore[arg-type]
+                    continue
                 preset, preset_source = value.strip(), source
                 continue
             parsed = self._parse(breaker, name, value, source)
@@ -94,6 +105,14 @@ class EnvSource:
 
     @staticmethod
     def _parse(breaker: str, name: str, value: str, source: str) -> object:
+        if len(value) > MAX_TEXT_CHARS:
+            return ConfigError(
+                f"is {len(value)} characters, over the limit of {MAX_TEXT_CHARS}",
+                breaker=breaker,
+                field=name,
+                value=value[:60] + "...",
+                source=source,
+            )
         text = value.strip()
         data: object = None if text.lower() in _NULL_WORDS else text
         try:
@@ -105,7 +124,7 @@ class EnvSource:
                 error.rule, breaker=breaker, field=name, value=value, source=source
             )
         parsed = getattr(spec, name)
-        if parsed is None and name not in NULLABLE_FIELDS:
+        if parsed is None and name not in nullable_fields():
             return ConfigError(
                 "must not be empty",
                 breaker=breaker,
@@ -121,6 +140,7 @@ def _unknown(breaker: str, var: str, value: str) -> ConfigError:
     close = difflib.get_close_matches(suffix, list(_FIELDS), n=1)
     hint = f"did you mean {var.removesuffix(suffix)}{close[0]}? " if close else ""
     rule = f"is not a known setting; {hint}settings: {', '.join(sorted(_FIELDS))}"
+    shown = value if len(value) <= _SHOWN else value[:_SHOWN] + "..."
     return ConfigError(
-        rule, breaker=breaker, field=var, value=value, source=f"env:{var}"
+        rule, breaker=breaker, field=var, value=shown, source=f"env:{var}"
     )

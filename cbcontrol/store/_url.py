@@ -1,41 +1,54 @@
 """
-Where desired state lives: ``CBCONTROL_STORE`` URLs and the sources they open.
+Where desired state lives: ``CBCONTROL_STORE`` URLs.
 
 ``file://PATH`` (the YAML file store), ``etcd://[user:pass@]host:port[,host:port]/NS``,
 ``etcds://...`` (etcd over TLS: ``CBCONTROL_ETCD_CA``, ``CBCONTROL_ETCD_CERT``,
 ``CBCONTROL_ETCD_KEY``), ``memory://`` (defaults, presets and env only). Unset means
 ``./cbcontrol.yaml`` when that file exists, else memory. etcd credentials may also come
 from ``CBCONTROL_ETCD_USER`` / ``CBCONTROL_ETCD_PASSWORD``.
+
+A password never leaves this module in text: :class:`StoreURL` prints without it,
+and an invalid URL is echoed with its password replaced by ``***``.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Final, Literal
 
+from cbcontrol._limits import MAX_TEXT_CHARS
+from cbcontrol._names import NAME_RULE, is_name
 from cbcontrol.exceptions import ConfigError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from pathlib import Path
 
-    from cbcontrol._etcd import EtcdClient
-    from cbcontrol.config.sources._base import LiveSource
+__all__ = ["DEFAULT_FILE", "StoreURL", "parse_store_url", "redact"]
 
-__all__ = [
-    "DEFAULT_FILE",
-    "StoreURL",
-    "etcd_client",
-    "open_source",
-    "parse_store_url",
-]
-
-DEFAULT_FILE = "cbcontrol.yaml"
-_FORMS = (
+DEFAULT_FILE: Final = "cbcontrol.yaml"
+_MAX_PORT: Final = 65535
+_FORMS: Final = (
     "file://PATH, etcd://HOST:PORT[,HOST:PORT]/NAMESPACE, etcds://... (TLS) "
     "or memory://"
 )
+
+
+def redact(text: str) -> str:
+    """
+    ``text`` with the password of its ``user:password@`` replaced by ``***``.
+
+    As the parser reads a URL, everything before the last ``@`` is the user
+    information, so a password holding ``@`` or ``/`` is hidden whole.
+    """
+    head, sep, rest = text.partition("://")
+    if not sep:
+        head, rest = "", text
+    userinfo, at, tail = rest.rpartition("@")
+    if at and ":" in userinfo:
+        rest = f"{userinfo.partition(':')[0]}:***@{tail}"
+    return f"{head}{sep}{rest}"[:MAX_TEXT_CHARS]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +70,7 @@ class StoreURL:
     endpoints: tuple[tuple[str, int], ...] = ()
     namespace: str = "default"
     user: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)
 
     @property
     def layer(self) -> Literal["file", "etcd"] | None:
@@ -91,7 +104,8 @@ def parse_store_url(
         namespace: Overrides the URL's namespace (``cbctl --namespace``).
 
     Raises:
-        ConfigError: The URL has none of the accepted forms.
+        ConfigError: The URL has none of the accepted forms (echoed without its
+            password), or the namespace breaks the name grammar.
     """
     env = os.environ if environ is None else environ
     source = "argument"
@@ -110,70 +124,30 @@ def parse_store_url(
         store = _parse(url.strip(), env, source)
     if namespace is not None:
         _check_namespace(namespace, "--namespace")
-        store = StoreURL(
-            store.scheme,
-            store.path,
-            store.endpoints,
-            namespace,
-            store.user,
-            store.password,
-        )
+        store = replace(store, namespace=namespace)
     return store
 
 
-def open_source(
-    store: StoreURL, *, environ: Mapping[str, str] | None = None
-) -> LiveSource | None:
-    """The live source of ``store`` (None for memory); imports its client lazily."""
-    env = os.environ if environ is None else environ
-    if store.scheme == "memory":
-        return None
-    if store.scheme == "file":
-        from cbcontrol.config.sources._file import FileSource
-
-        assert store.path is not None  # noqa: S101 - parse_store_url guarantees it
-        return FileSource(store.path)
-    from cbcontrol.config.sources._etcd import EtcdSource
-
-    return EtcdSource(
-        namespace=store.namespace,
-        client_factory=lambda: etcd_client(store, environ=env),
-    )
-
-
-def etcd_client(
-    store: StoreURL, *, environ: Mapping[str, str] | None = None, timeout: float = 2.5
-) -> EtcdClient:
-    """A client for an ``etcd://`` or ``etcds://`` store (made here and only here)."""
-    from cbcontrol._etcd import EtcdClient
-
-    env = os.environ if environ is None else environ
-    tls = store.scheme == "etcds"
-    return EtcdClient(
-        store.endpoints,
-        user=store.user,
-        password=store.password,
-        tls=tls,
-        ca_cert=env.get("CBCONTROL_ETCD_CA") if tls else None,
-        cert_cert=env.get("CBCONTROL_ETCD_CERT") if tls else None,
-        cert_key=env.get("CBCONTROL_ETCD_KEY") if tls else None,
-        timeout=timeout,
-    )
+def _invalid(rule: str, url: str, source: str) -> ConfigError:
+    return ConfigError(rule, field="store", value=redact(url), source=source)
 
 
 def _parse(url: str, env: Mapping[str, str], source: str) -> StoreURL:
+    if len(url) > MAX_TEXT_CHARS:
+        rule = f"is longer than {MAX_TEXT_CHARS} characters"
+        raise _invalid(rule, url, source)
     scheme, sep, rest = url.partition("://")
     if not sep or scheme not in ("memory", "file", "etcd", "etcds"):
-        rule = f"must be one of {_FORMS}"
-        raise ConfigError(rule, field="store", value=url, source=source)
+        msg = f"must be one of {_FORMS}"
+        raise _invalid(msg, url, source)
     if scheme == "memory":
         return StoreURL("memory")
     if scheme == "file":
         from pathlib import Path
 
-        if not rest:
+        if not rest or "\0" in rest:
             rule = "needs a path, e.g. file:///etc/cbcontrol/cbcontrol.yaml"
-            raise ConfigError(rule, field="store", value=url, source=source)
+            raise _invalid(rule, url, source)
         return StoreURL("file", path=Path(_unquote(rest)).absolute())
     userinfo, at, hostpart = rest.rpartition("@")
     hosts, _, ns = (hostpart if at else rest).partition("/")
@@ -185,15 +159,19 @@ def _parse(url: str, env: Mapping[str, str], source: str) -> StoreURL:
     endpoints = []
     for host_port in filter(None, hosts.split(",")):
         host, colon, port = host_port.rpartition(":")
-        if not colon or not port.isdigit() or not host:
-            rule = (
-                f"has endpoint {host_port!r}, which is not HOST:PORT; expected {_FORMS}"
-            )
-            raise ConfigError(rule, field="store", value=url, source=source)
+        if (
+            not colon
+            or not port.isdigit()
+            or not host
+            or not 0 < int(port) <= _MAX_PORT
+        ):
+            shown = redact(host_port)
+            rule = f"has endpoint {shown!r}, which is not HOST:PORT; expected {_FORMS}"
+            raise _invalid(rule, url, source)
         endpoints.append((host.strip("[]"), int(port)))
     if not endpoints:
-        rule = f"names no etcd endpoint; expected {_FORMS}"
-        raise ConfigError(rule, field="store", value=url, source=source)
+        msg = f"names no etcd endpoint; expected {_FORMS}"
+        raise _invalid(msg, url, source)
     namespace = ns.strip("/") or "default"
     _check_namespace(namespace, source)
     return StoreURL(
@@ -215,6 +193,6 @@ def _unquote(text: str) -> str:
 
 
 def _check_namespace(namespace: str, source: str) -> None:
-    if not namespace or "/" in namespace:
-        rule = "must be a name without '/'"
-        raise ConfigError(rule, field="namespace", value=namespace, source=source)
+    if not is_name(namespace):
+        shown = namespace[:130]
+        raise ConfigError(NAME_RULE, field="namespace", value=shown, source=source)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cbcontrol.config import ConfigBuilder
-from cbcontrol.config.sources._env import EnvSource, env_prefix
+from cbcontrol.config._env import EnvSource, env_prefix
 from cbcontrol.exceptions import ConfigError
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from cbcontrol._store import StoreURL, parse_store_url
 from cbcontrol.exceptions import ConfigError
+from cbcontrol.store import StoreURL, parse_store_url
 
 
 @pytest.mark.parametrize(

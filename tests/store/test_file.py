@@ -1,4 +1,4 @@
-"""The YAML file source: parsing, hot reload, last-good handling, and the writer."""
+"""The YAML file store: parsing, hot reload, the writer and the status directory."""
 
 from __future__ import annotations
 
@@ -15,18 +15,13 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from cbcontrol.config.sources._file import (
-    FileSource,
-    _digest,
-    status_dir,
-    write_document,
-)
 from cbcontrol.exceptions import StoreError
+from cbcontrol.store import Scope
+from cbcontrol.store._file import FileBackend, status_dir, write_document
+from tests.support.stores import Follower
 
 if TYPE_CHECKING:
     from ruamel.yaml.comments import CommentedMap
-
-    from cbcontrol.config.sources._base import SourceSnapshot
 
 TEMPLATE = """\
 # Live breaker config (hand-edited)
@@ -61,17 +56,23 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
     return predicate()
 
 
-def max_failures(snapshot: SourceSnapshot | None) -> object:
-    """Payment's max_failures in a snapshot, or None."""
-    if snapshot is None:
-        return None
-    entry = snapshot.entries.get(("breakers", "payment"))
-    return None if entry is None or entry.data is None else entry.data["max_failures"]
+def max_failures(follower: Follower) -> object:
+    """Payment's max_failures as the watch delivered it, or None."""
+    data = follower.data("breakers", "payment")
+    return None if data is None else data.get("max_failures")
 
 
-def payment_is(recorder: Recorder, n: int) -> bool:
-    """Whether the latest delivery has payment's max_failures at ``n``."""
-    return max_failures(recorder.last) == n
+def payment_is(follower: Follower, n: int) -> bool:
+    """Whether the watch has payment's max_failures at ``n``."""
+    return max_failures(follower) == n
+
+
+def read(path: Path) -> dict[tuple[str, str], tuple[object, str, str | None]]:
+    """``{(kind, name): (data, origin, error)}`` of one read of the file."""
+    return {
+        (d.kind, d.name): (d.data, d.origin, d.error)
+        for d in FileBackend(path).read(Scope.DESIRED).documents
+    }
 
 
 # Three ways a file changes under a running application.
@@ -111,61 +112,30 @@ WRITERS = {
 }
 
 
-class Recorder:
-    """Collects delivered snapshots with their arrival times."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.calls: list[tuple[float, SourceSnapshot]] = []
-
-    def __call__(self, snapshot: SourceSnapshot) -> None:
-        """Record one delivery."""
-        with self.lock:
-            self.calls.append((time.perf_counter(), snapshot))
-
-    @property
-    def snapshots(self) -> list[SourceSnapshot]:
-        """Every snapshot delivered so far."""
-        with self.lock:
-            return [snapshot for _, snapshot in self.calls]
-
-    @property
-    def last(self) -> SourceSnapshot | None:
-        """The latest snapshot delivered, if any."""
-        with self.lock:
-            return self.calls[-1][1] if self.calls else None
-
-
-Watch = Callable[[Path], tuple[FileSource, Recorder]]
+Watch = Callable[[Path], Follower]
 
 
 @pytest.fixture
 def watch() -> Iterator[Watch]:
-    """Run a FileSource on a thread; at teardown, check that it stops within 0.5 s."""
-    running: list[tuple[threading.Event, threading.Thread]] = []
+    """Follow a file's watch on a thread; at teardown, it must stop within 1.5 s."""
+    running: list[Follower] = []
 
-    def start(path: Path) -> tuple[FileSource, Recorder]:
-        source, recorder, stop = FileSource(path), Recorder(), threading.Event()
-        source.read()
-        thread = threading.Thread(target=source.run, args=(recorder, stop))
-        thread.start()
-        running.append((stop, thread))
-        # run() starts the notifier right after its first read; give it that moment,
-        # then prove it is live with a probe edit (a comment: the data do not change).
+    def start(path: Path) -> Follower:
+        follower = Follower(FileBackend(path), Scope.DESIRED).__enter__()
+        running.append(follower)
+        assert wait_until(lambda: follower.started)
+        # The notifier starts right after the first read; give it that moment, then
+        # prove it is live with a probe edit (a comment: the data do not change).
         time.sleep(0.05)
         path.resolve().write_bytes(path.read_bytes() + b"# probe\n")
-        assert wait_until(lambda: recorder.last is not None)
-        with recorder.lock:
-            recorder.calls.clear()
-        return source, recorder
+        time.sleep(0.1)
+        with follower._lock:
+            follower.updates.clear()
+        return follower
 
     yield start
-    for stop, thread in running:
-        began = time.monotonic()
-        stop.set()
-        thread.join(timeout=2)
-        assert not thread.is_alive()
-        assert time.monotonic() - began < 0.5
+    for follower in running:
+        follower.__exit__(None, None, None)
 
 
 def test_read_good_document(tmp_path: Path) -> None:
@@ -173,12 +143,9 @@ def test_read_good_document(tmp_path: Path) -> None:
     path = tmp_path / "cbcontrol.yaml"
     path.write_bytes(doc())
 
-    snapshot = FileSource(path).read()
+    found = read(path)
 
     origin = f"file:{path}#"
-    assert f"file:{path}" == snapshot.source
-    assert _digest(doc()) == snapshot.revision
-    assert snapshot.error is None
     assert {
         ("presets", "checkout-critical"): (
             {"max_failures": 2, "reset_timeout": "2m"},
@@ -204,21 +171,25 @@ def test_read_good_document(tmp_path: Path) -> None:
             {"override": {"mode": "forced_closed", "until": "2026-11-28T08:30:00Z"}},
             origin + "breakers.search",
         ),
-    } == {key: (e.data, e.origin) for key, e in snapshot.entries.items()}
-    assert all(e.error is None for e in snapshot.entries.values())
+    } == {key: (data, origin) for key, (data, origin, _) in found.items()}
+    assert {None} == {error for _, _, error in found.values()}
 
 
-def test_read_missing_file_before_any_good_read(tmp_path: Path) -> None:
-    """A file that never existed gives no entries and an error naming it."""
+def test_a_missing_file_is_empty_to_read_and_an_error_to_watch(
+    tmp_path: Path,
+) -> None:
+    """A file not created yet holds nothing; a watch reports it and waits for it."""
     path = tmp_path / "cbcontrol.yaml"
 
-    snapshot = FileSource(path).read()
+    found = read(path)
+    with Follower(FileBackend(path), Scope.DESIRED) as follower:
+        assert wait_until(lambda: follower.error)
 
-    assert {} == snapshot.entries
+    assert {} == found
     assert (
         f'file "{path}" does not exist (deleted, or not created yet); create it, '
         'e.g. with "version: 1"'
-    ) == snapshot.error
+    ) == follower.error
 
 
 def test_empty_sections_and_entries_and_no_version(tmp_path: Path) -> None:
@@ -226,12 +197,9 @@ def test_empty_sections_and_entries_and_no_version(tmp_path: Path) -> None:
     path = tmp_path / "cbcontrol.yaml"
     path.write_text("presets:\nbreakers:\n  payment:\n")
 
-    snapshot = FileSource(path).read()
-
-    assert snapshot.error is None
-    assert {("breakers", "payment"): {}} == {
-        key: e.data for key, e in snapshot.entries.items()
-    }
+    assert {("breakers", "payment"): ({}, f"file:{path}#breakers.payment", None)} == (
+        read(path)
+    )
 
 
 @pytest.mark.parametrize("style", WRITERS)
@@ -241,16 +209,16 @@ def test_run_delivers_each_write_style(
     """An in-place write, a rename and a ConfigMap swap are each delivered once."""
     path = tmp_path / "cbcontrol.yaml"
     WRITERS[style](path, doc(3))
-    _, recorder = watch(path)
+    follower = watch(path)
 
     WRITERS[style](path, doc(7))
-    delivered = wait_until(lambda: max_failures(recorder.last) == 7)
+    delivered = wait_until(lambda: max_failures(follower) == 7)
     time.sleep(0.2)  # let any duplicate delivery arrive before counting
 
     assert delivered
-    assert [7] == [max_failures(s) for s in recorder.snapshots]
-    assert recorder.last is not None
-    assert _digest(doc(7)) == recorder.last.revision
+    assert [[("payment", {"max_failures": 7, "reset_timeout": "60s"})]] == [
+        [(d.name, d.data) for d in u.documents] for _, u in follower.updates
+    ]
 
 
 def test_symlink_out_of_the_directory_is_followed(tmp_path: Path, watch: Watch) -> None:
@@ -262,7 +230,7 @@ def test_symlink_out_of_the_directory_is_followed(tmp_path: Path, watch: Watch) 
     (tmp_path / "c" / "real.yaml").write_bytes(doc(5))
     path = tmp_path / "a" / "cbcontrol.yaml"
     path.symlink_to(tmp_path / "b" / "real.yaml")
-    _, recorder = watch(path)
+    recorder = watch(path)
 
     write_in_place(tmp_path / "b" / "real.yaml", doc(4))
     target_written = wait_until(partial(payment_is, recorder, 4))
@@ -280,28 +248,28 @@ def test_symlink_out_of_the_directory_is_followed(tmp_path: Path, watch: Watch) 
     assert new_target_written
 
 
-def test_deletion_keeps_last_good_and_recreation_clears_error(
+def test_deletion_is_an_error_and_recreation_a_fresh_read(
     tmp_path: Path, watch: Watch
 ) -> None:
-    """A deleted file sets the error and keeps the entries; re-creating it clears it."""
+    """A deleted file is reported (nothing deleted); re-creating it is read whole."""
     path = tmp_path / "cbcontrol.yaml"
     path.write_bytes(doc(3))
-    _, recorder = watch(path)
+    follower = watch(path)
 
     path.unlink()
-    deleted = wait_until(lambda: recorder.last is not None)
-    gone = recorder.last
+    deleted = wait_until(lambda: follower.error is not None)
+    kept = max_failures(follower)
     path.write_bytes(doc(4))
-    recreated = wait_until(lambda: max_failures(recorder.last) == 4)
+    recreated = wait_until(lambda: max_failures(follower) == 4)
 
     assert deleted
-    assert gone is not None
-    assert gone.error is not None
-    assert gone.error.startswith(f'file "{path}" does not exist')
-    assert 3 == max_failures(gone)
+    assert next(u.error for _, u in follower.updates).startswith(
+        f'file "{path}" does not exist'
+    )
+    assert 3 == kept
     assert recreated
-    assert recorder.last is not None
-    assert recorder.last.error is None
+    assert follower.error is None
+    assert follower.updates[-1][1].complete
 
 
 @pytest.mark.parametrize("gap", [0.005, 0.1])
@@ -316,7 +284,7 @@ def test_half_written_file_is_never_applied(
     """A file seen mid-write is not applied; the completed write is delivered."""
     path = tmp_path / "cbcontrol.yaml"
     path.write_bytes(doc(3))
-    _, recorder = watch(path)
+    recorder = watch(path)
     full = doc(10)
     cut = full.index(cut_after) + len(cut_after)
 
@@ -325,34 +293,29 @@ def test_half_written_file_is_never_applied(
         file.flush()
         time.sleep(gap)
         file.write(full[cut:])
-    done = wait_until(lambda: max_failures(recorder.last) == 10)
+    done = wait_until(lambda: max_failures(recorder) == 10)
+    delivered = [d for _, u in recorder.updates for d in u.documents]
 
     assert done
-    assert recorder.last is not None
-    assert recorder.last.error is None
-    # The truncated text "max_failures: 1" parses; it must never have been applied.
-    assert [] == [
-        s for s in recorder.snapshots if s.error is None and len(s.entries) < 4
-    ]
-    assert 1 not in [max_failures(s) for s in recorder.snapshots]
+    assert recorder.error is None
+    # The truncated text "max_failures: 1" parses; it must never have been delivered,
+    # nor the entries it lacks deleted.
+    assert [] == [d for d in delivered if d.data is None and d.error is None]
+    assert 1 not in [(d.data or {}).get("max_failures") for d in delivered]
 
 
 def test_unparsable_file_keeps_last_good_with_line_info(tmp_path: Path) -> None:
     """Invalid YAML sets an error with its line and column and keeps the last good."""
     path = tmp_path / "cbcontrol.yaml"
-    path.write_bytes(doc(3))
-    source = FileSource(path)
-    good = source.read()
-
     path.write_text("version: 1\nbreakers:\n  payment: {max_failures: 3\n")
-    bad = source.read()
+
+    with pytest.raises(StoreError) as bad:
+        read(path)
 
     assert (
         f"file \"{path}\", line 4, column 1: invalid YAML: expected ',' or '}}', "
         "but got '<stream end>' (while parsing a flow mapping); fix the YAML there"
-    ) == bad.error
-    assert good.entries == bad.entries
-    assert good.revision != bad.revision
+    ) == str(bad.value)
 
 
 @pytest.mark.parametrize(
@@ -419,36 +382,46 @@ def test_invalid_document_is_rejected_whole(
 ) -> None:
     """A document with a bad shape is rejected whole, naming the file and the fix."""
     path = tmp_path / "cbcontrol.yaml"
-    path.write_bytes(doc(3))
-    source = FileSource(path)
-    good = source.read()
-
     path.write_bytes(text.encode(errors="surrogateescape"))
-    bad = source.read()
 
-    assert f'file "{path}"{problem}' == bad.error
-    assert good.entries == bad.entries
+    with pytest.raises(StoreError) as bad:
+        read(path)
+
+    assert f'file "{path}"{problem}' == str(bad.value)
 
 
-def test_one_bad_entry_keeps_its_last_good_data(tmp_path: Path) -> None:
-    """A bad entry gets its own error and keeps its data; the others are updated."""
+def test_one_bad_entry_is_reported_alone(tmp_path: Path) -> None:
+    """A bad entry gets its own error and no data; the others are read."""
     path = tmp_path / "cbcontrol.yaml"
-    path.write_text("breakers:\n  payment: {max_failures: 3}\n  search: {}\n")
-    source = FileSource(path)
-    source.read()
-
     path.write_text("breakers:\n  payment: [3]\n  search: {max_failures: 9}\n")
-    snapshot = source.read()
-    payment = snapshot.entries["breakers", "payment"]
 
-    assert snapshot.error is None
-    assert {"max_failures": 3} == payment.data
+    found = read(path)
+
     assert (
-        f'file "{path}", key "breakers.payment": must be a mapping of field to value, '
-        'got a list; write e.g. "payment: {max_failures: 3}"'
-    ) == payment.error
-    assert {"max_failures": 9} == snapshot.entries["breakers", "search"].data
-    assert snapshot.entries["breakers", "search"].error is None
+        None,
+        (
+            f'file "{path}", key "breakers.payment": must be a mapping of field to '
+            'value, got a list; write e.g. "payment: {max_failures: 3}"'
+        ),
+    ) == (found["breakers", "payment"][0], found["breakers", "payment"][2])
+    assert ({"max_failures": 9}, None) == (
+        found["breakers", "search"][0],
+        found["breakers", "search"][2],
+    )
+
+
+def test_a_bad_name_is_reported_and_never_applied(tmp_path: Path) -> None:
+    """An entry whose name breaks the grammar is an ``invalid`` document."""
+    path = tmp_path / "cbcontrol.yaml"
+    path.write_text('breakers:\n  "x/payment": {max_failures: 1}\n  payment: {}\n')
+
+    found = read(path)
+
+    assert [("breakers", "payment"), ("invalid", "breakers/x/payment")] == sorted(found)
+    assert found["invalid", "breakers/x/payment"][2] == (
+        f'file "{path}", key "breakers.x/payment": the name must be 1-128 characters '
+        "of letters, digits, '.', '_' and '-', starting with a letter or a digit"
+    )
 
 
 @pytest.mark.parametrize(
@@ -479,12 +452,9 @@ def test_entry_problems_are_reported_per_entry(
     path = tmp_path / "cbcontrol.yaml"
     path.write_text(f"breakers:\n  payment: {body}\n")
 
-    snapshot = FileSource(path).read()
-    payment = snapshot.entries["breakers", "payment"]
+    data, _, error = read(path)["breakers", "payment"]
 
-    assert snapshot.error is None
-    assert payment.data is None
-    assert f'file "{path}", {problem}' == payment.error
+    assert (None, f'file "{path}", {problem}') == (data, error)
 
 
 def test_unreadable_path_is_a_source_error(tmp_path: Path) -> None:
@@ -492,74 +462,71 @@ def test_unreadable_path_is_a_source_error(tmp_path: Path) -> None:
     path = tmp_path / "cbcontrol.yaml"
     path.mkdir()
 
-    snapshot = FileSource(path).read()
+    with pytest.raises(StoreError) as unreadable:
+        read(path)
 
     assert (
         f'file "{path}" cannot be read (Is a directory); check the path and its '
         "permissions"
-    ) == snapshot.error
+    ) == str(unreadable.value)
 
 
 def test_source_name_path_and_bad_debounce(tmp_path: Path) -> None:
-    """The source names its absolute path; a negative debounce is refused."""
+    """The store names its absolute path; a negative debounce is refused."""
     relative = os.path.relpath(tmp_path / "x" / ".." / "cbcontrol.yaml")
-    source = FileSource(relative)
+    source = FileBackend(relative)
 
     with pytest.raises(
-        ValueError, match=r"^FileSource\(debounce_ms=...\) must be >= 0, got -1$"
+        ValueError, match=r"^FileBackend\(debounce_ms=...\) must be >= 0, got -1$"
     ):
-        FileSource(relative, debounce_ms=-1)
+        FileBackend(relative, debounce_ms=-1)
     assert tmp_path / "cbcontrol.yaml" == source.path
     assert f"file:{tmp_path / 'cbcontrol.yaml'}" == source.name
 
 
-def test_run_waits_for_a_missing_directory(tmp_path: Path) -> None:
-    """run() polls for a directory that does not exist yet and reads the file in it."""
+def test_watch_waits_for_a_missing_directory(tmp_path: Path) -> None:
+    """The watch polls for a directory that does not exist yet, then reads the file."""
     path = tmp_path / "later" / "cbcontrol.yaml"
-    source, recorder, stop = FileSource(path), Recorder(), threading.Event()
-    thread = threading.Thread(target=source.run, args=(recorder, stop))
-    thread.start()
-    time.sleep(0.1)  # let run() find the directory missing
-
-    path.parent.mkdir()
-    path.write_bytes(doc(8))
-    found = wait_until(partial(payment_is, recorder, 8), timeout=3)
-    stop.set()
-    thread.join(timeout=2)
+    with Follower(FileBackend(path), Scope.DESIRED) as follower:
+        time.sleep(0.1)  # let the watch find the directory missing
+        path.parent.mkdir()
+        path.write_bytes(doc(8))
+        found = wait_until(partial(payment_is, follower, 8), timeout=3)
 
     assert found
-    assert not thread.is_alive()
 
 
 def test_unchanged_bytes_are_not_delivered(tmp_path: Path, watch: Watch) -> None:
     """Touching or rewriting the same bytes delivers nothing; a real change does."""
     path = tmp_path / "cbcontrol.yaml"
     path.write_bytes(doc(3))
-    _, recorder = watch(path)
+    follower = watch(path)
     data = path.read_bytes()
 
     os.utime(path)
     write_and_rename(path, data)
     time.sleep(0.3)
-    quiet = recorder.snapshots
+    quiet = list(follower.updates)
     write_in_place(path, doc(5))
-    changed = wait_until(lambda: max_failures(recorder.last) == 5)
+    changed = wait_until(lambda: max_failures(follower) == 5)
 
     assert [] == quiet
     assert changed
-    assert 1 == len(recorder.snapshots)
+    assert 1 == len(follower.updates)
 
 
-def test_close_stops_run(tmp_path: Path) -> None:
-    """close() makes a running run() return promptly."""
+def test_close_stops_a_watch(tmp_path: Path) -> None:
+    """close() makes a running watch return promptly."""
     path = tmp_path / "cbcontrol.yaml"
     path.write_bytes(doc())
-    source = FileSource(path)
-    thread = threading.Thread(target=source.run, args=(Recorder(), threading.Event()))
+    store = FileBackend(path)
+    thread = threading.Thread(
+        target=lambda: list(store.watch(Scope.DESIRED, threading.Event()))
+    )
     thread.start()
     time.sleep(0.05)
 
-    source.close()
+    store.close()
     thread.join(timeout=1)
 
     assert not thread.is_alive()
@@ -578,7 +545,7 @@ def test_missing_ruamel_names_the_extra(
         match=r"^YAML file support is not installed, run "
         r"`pip install cbcontrol\[yaml\]`$",
     ):
-        FileSource(path).read()
+        read(path)
 
 
 def test_missing_watchfiles_names_the_extra(
@@ -592,11 +559,15 @@ def test_missing_watchfiles_names_the_extra(
         match=r"^file watching is not installed, run "
         r"`pip install cbcontrol\[watch\]`$",
     ):
-        FileSource(tmp_path / "cbcontrol.yaml").run(Recorder(), threading.Event())
+        next(
+            FileBackend(tmp_path / "cbcontrol.yaml").watch(
+                Scope.DESIRED, threading.Event()
+            )
+        )
 
 
 def test_write_document_keeps_comments_and_mode(tmp_path: Path) -> None:
-    """write_document edits in place, keeps comments and mode, returns the revision."""
+    """write_document edits in place and keeps comments and the file's mode."""
     path = tmp_path / "cbcontrol.yaml"
     path.write_bytes(doc(3))
     path.chmod(0o640)
@@ -604,13 +575,12 @@ def test_write_document_keeps_comments_and_mode(tmp_path: Path) -> None:
     def retune(document: CommentedMap) -> None:
         document["breakers"]["payment"]["max_failures"] = 4
 
-    revision = write_document(path, retune)
+    write_document(path, retune)
 
     # ruamel keeps comments and key order, but joins a multi-line flow mapping.
     joined = doc(4).replace(b'"INC-42",\n               until', b'"INC-42", until')
     assert joined == path.read_bytes()
     assert 0o640 == path.stat().st_mode & 0o777
-    assert FileSource(path).read().revision == revision
     assert [] == [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
 
@@ -649,7 +619,8 @@ def test_write_document_errors_name_the_file(tmp_path: Path) -> None:
         "ConfigMap)"
     ) == str(unwritable.value)
     assert (
-        f'file "{listed}": the top level must be a mapping, got a list; fix the file '
+        f'file "{listed}": the top level must be a mapping with the keys "version", '
+        '"presets", "breakers", got a list; start the file with "version: 1"; fix it '
         "before changing it"
     ) == str(not_a_mapping.value)
 
@@ -676,34 +647,55 @@ def test_write_document_serializes_concurrent_writers(tmp_path: Path) -> None:
     assert expected == path.read_text()
 
 
-def test_status_dir_is_a_sibling(tmp_path: Path) -> None:
-    """The status directory is <stem>.status beside the file."""
-    assert tmp_path / "cbcontrol.status" == status_dir(tmp_path / "cbcontrol.yaml")
+def test_status_dir_is_a_sibling_or_where_the_environment_says(tmp_path: Path) -> None:
+    """Status goes to <stem>.status beside the file, or to CBCONTROL_STATUS_DIR."""
+    file = tmp_path / "cbcontrol.yaml"
+    elsewhere = {"CBCONTROL_STATUS_DIR": str(tmp_path / "run")}
+
+    assert tmp_path / "cbcontrol.status" == status_dir(file, {})
+    assert tmp_path / "run" == status_dir(file, elsewhere)
+
+
+def test_status_files_are_readable_by_the_directory_s_group(tmp_path: Path) -> None:
+    """A status is written atomically, group-readable, in a set-group-id directory."""
+    store = FileBackend(tmp_path / "cbcontrol.yaml", status=tmp_path / "status")
+    writer = store.open_status("i-1")
+
+    writer.publish({"app": "x"}, {"payment": {"state": "closed"}})
+    path = tmp_path / "status" / "i-1.json"
+    mode = path.stat().st_mode & 0o777
+    dir_mode = (tmp_path / "status").stat().st_mode & 0o7777
+    found = store.read(Scope.STATUS).documents
+    writer.close()
+
+    assert (0o640, 0o2750) == (mode, dir_mode)
+    assert {("instances", "i-1", ""), ("status", "payment", "i-1")} == {
+        d.key for d in found
+    }
+    assert not path.exists()
 
 
 @pytest.mark.parametrize("style", WRITERS)
 def test_write_to_delivery_latency(
     tmp_path: Path, watch: Watch, style: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Writes reach on_change quickly (p50/p99 printed; bounded only loosely)."""
+    """Writes reach the watch quickly (p50/p99 printed; bounded only loosely)."""
     path = tmp_path / "cbcontrol.yaml"
     WRITERS[style](path, doc(0))
-    _, recorder = watch(path)
+    recorder = watch(path)
     latencies = []
 
     for n in range(1, 31):
         began = time.perf_counter()
         WRITERS[style](path, doc(n))
         assert wait_until(partial(payment_is, recorder, n), timeout=3)
-        with recorder.lock:
-            latencies.append(recorder.calls[-1][0] - began)
+        latencies.append(recorder.updates[-1][0] - began)
         time.sleep(0.01)
     latencies.sort()
     p50, p99 = statistics.median(latencies), latencies[int(0.99 * len(latencies))]
     with capsys.disabled():  # the measurement is this test's output
         print(  # noqa: T201
-            f"\n{style}: write->on_change p50={p50 * 1000:.0f} ms "
-            f"p99={p99 * 1000:.0f} ms"
+            f"\n{style}: write->update p50={p50 * 1000:.0f} ms p99={p99 * 1000:.0f} ms"
         )
 
     assert p99 < 2.0

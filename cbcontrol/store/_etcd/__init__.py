@@ -1,0 +1,1 @@
+"""The etcd backend: client, watch, lease and the backend itself."""
