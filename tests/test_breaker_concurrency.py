@@ -7,7 +7,7 @@ import contextlib
 import sys
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeAlias
 
 import pytest
 
@@ -25,8 +25,6 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
 JOIN_TIMEOUT_S = 10.0
-PROBE_S = 0.05
-REJECT_BOUND_S = 0.025
 WORKERS = 8
 
 
@@ -129,65 +127,78 @@ def test_half_open_admits_exactly_max_probes_threads(max_probes: int) -> None:
     """8 threads at once: exactly half_open_max_calls probe, the rest fail fast."""
     breaker = half_open_breaker(max_probes)
     barrier = threading.Barrier(WORKERS, timeout=JOIN_TIMEOUT_S)
-    reached = []
     outcomes: list[str | None] = [None] * WORKERS
-    rejected_in: list[float] = []
+    # Each probe holds its slot until every other caller has been rejected: a caller
+    # that waited for the probes instead of failing fast would leave it waiting.
+    rejected = threading.Condition()
+    released: list[bool] = []
 
-    def slow_failing_dependency() -> None:
-        reached.append(threading.get_ident())
-        time.sleep(PROBE_S)
+    def held_failing_dependency() -> None:
+        with rejected:
+            released.append(
+                rejected.wait_for(
+                    lambda: outcomes.count("rejected") == WORKERS - max_probes,
+                    timeout=JOIN_TIMEOUT_S,
+                )
+            )
         raise Boom
 
     def worker(i: int) -> None:
         barrier.wait()
-        t0 = time.perf_counter()
         try:
-            breaker.call(slow_failing_dependency)
+            breaker.call(held_failing_dependency)
         except CircuitOpenError:
-            rejected_in.append(time.perf_counter() - t0)
-            outcomes[i] = "rejected"
+            with rejected:
+                outcomes[i] = "rejected"
+                rejected.notify_all()
         except Boom:
             outcomes[i] = "probed"
 
     run_threads(worker, WORKERS)
 
-    assert max_probes == len(reached)
+    assert [True] * max_probes == released
     assert max_probes == outcomes.count("probed")
     assert WORKERS - max_probes == outcomes.count("rejected")
-    assert [] == [t for t in rejected_in if t >= REJECT_BOUND_S]
     assert WORKERS - max_probes == breaker.snapshot().rejections
 
 
 async def _gather_probes(
-    breaker: CircuitBreaker, via: str
-) -> tuple[list[int], list[str], list[float]]:
-    """Run 8 tasks through the breaker at once; report who probed and reject times."""
-    reached: list[int] = []
-    rejected_in: list[float] = []
+    breaker: CircuitBreaker, via: str, max_probes: int
+) -> tuple[list[bool], list[str]]:
+    """
+    Run 8 tasks through the breaker at once: whether each probe saw every other task
+    rejected while it held its slot, and each task's outcome.
+    """
+    outcomes: list[str] = [""] * WORKERS
+    all_rejected = asyncio.Event()
+    released: list[bool] = []
 
-    async def slow_failing_dependency(i: int) -> None:
-        reached.append(i)
-        await asyncio.sleep(PROBE_S)
+    async def held_failing_dependency() -> None:
+        try:
+            async with asyncio.timeout(JOIN_TIMEOUT_S):
+                await all_rejected.wait()
+            released.append(True)
+        except TimeoutError:
+            released.append(False)
         raise Boom
 
-    async def task(i: int) -> str:
-        t0 = time.perf_counter()
+    async def task(i: int) -> None:
         try:
             if via == "acall":
-                await breaker.acall(slow_failing_dependency, i)
+                await breaker.acall(held_failing_dependency)
             else:
                 async with breaker:
-                    await slow_failing_dependency(i)
+                    await held_failing_dependency()
         except CircuitOpenError:
-            rejected_in.append(time.perf_counter() - t0)
-            return "rejected"
+            outcomes[i] = "rejected"
+            if outcomes.count("rejected") == WORKERS - max_probes:
+                all_rejected.set()
         except Boom:
-            return "probed"
-        return "succeeded"
+            outcomes[i] = "probed"
 
-    async with asyncio.timeout(JOIN_TIMEOUT_S):
-        outcomes = await asyncio.gather(*(task(i) for i in range(WORKERS)))
-    return reached, outcomes, rejected_in
+    async with asyncio.timeout(2 * JOIN_TIMEOUT_S):
+        await asyncio.gather(*(task(i) for i in range(WORKERS)))
+    return released, outcomes
 
 
 @pytest.mark.anyio
@@ -199,12 +210,11 @@ async def test_half_open_admits_exactly_max_probes_tasks(
     """8 tasks at once: exactly half_open_max_calls probe, the rest fail fast."""
     breaker = half_open_breaker(max_probes)
 
-    reached, outcomes, rejected_in = await _gather_probes(breaker, via)
+    released, outcomes = await _gather_probes(breaker, via, max_probes)
 
-    assert max_probes == len(reached)
+    assert [True] * max_probes == released
     assert max_probes == outcomes.count("probed")
     assert WORKERS - max_probes == outcomes.count("rejected")
-    assert [] == [t for t in rejected_in if t >= REJECT_BOUND_S]
     assert WORKERS - max_probes == breaker.snapshot().rejections
 
 
@@ -314,15 +324,16 @@ def test_no_success_is_lost_on_the_lock_free_path(threads: int) -> None:
 
 # -- no lock held across the protected call ------------------------------------------
 
-BLOCK_S = 0.001
-BLOCKING_CALLS = 20
+BLOCKING_CALLS = 5
+
+Blocker: TypeAlias = "Callable[[], None]"  # what a protected call runs
 
 
-def _forced_closed_failing(breaker: CircuitBreaker) -> Callable[[], None]:
+def _forced_closed_failing(breaker: CircuitBreaker, block: Blocker) -> Blocker:
     breaker.force_closed()
 
     def blocked_failure() -> None:
-        time.sleep(BLOCK_S)
+        block()
         raise Boom
 
     def run() -> None:
@@ -332,15 +343,15 @@ def _forced_closed_failing(breaker: CircuitBreaker) -> Callable[[], None]:
     return run
 
 
-def _listened_success(breaker: CircuitBreaker) -> Callable[[], None]:
+def _listened_success(breaker: CircuitBreaker, block: Blocker) -> Blocker:
     breaker.on_call(lambda event: None)  # moves every call to the locked general path
-    return lambda: breaker.call(time.sleep, BLOCK_S)
+    return lambda: breaker.call(block)
 
 
-def _context_manager_success(breaker: CircuitBreaker) -> Callable[[], None]:
+def _context_manager_success(breaker: CircuitBreaker, block: Blocker) -> Blocker:
     def run() -> None:
         with breaker:
-            time.sleep(BLOCK_S)
+            block()
 
     return run
 
@@ -348,7 +359,7 @@ def _context_manager_success(breaker: CircuitBreaker) -> Callable[[], None]:
 @pytest.mark.parametrize(
     "make_call",
     [
-        lambda b: lambda: b.call(time.sleep, BLOCK_S),
+        lambda b, block: lambda: b.call(block),
         _listened_success,
         _context_manager_success,
         _forced_closed_failing,
@@ -356,32 +367,30 @@ def _context_manager_success(breaker: CircuitBreaker) -> Callable[[], None]:
     ids=["fast-path", "general-path", "with-block", "failures"],
 )
 def test_a_blocking_call_does_not_serialise_other_threads(
-    make_call: Callable[[CircuitBreaker], Callable[[], None]],
+    make_call: Callable[[CircuitBreaker, Blocker], Blocker],
 ) -> None:
     """Blocking calls run in parallel: no lock is held across the protected call."""
     breaker = CircuitBreaker("dep")
-    one_call = make_call(breaker)
-    barrier = threading.Barrier(WORKERS + 1, timeout=JOIN_TIMEOUT_S)
+    # Every thread's protected call waits inside the dependency until all of them are
+    # inside it at once: a lock held across the call would keep that from happening.
+    inside = threading.Barrier(WORKERS, timeout=JOIN_TIMEOUT_S)
+    broken: list[int] = []
+
+    def block() -> None:
+        try:
+            inside.wait()
+        except threading.BrokenBarrierError:
+            broken.append(threading.get_ident())
+
+    one_call = make_call(breaker, block)
 
     def worker(_: int) -> None:
-        barrier.wait()
         for _ in range(BLOCKING_CALLS):
             one_call()
 
-    threads = [
-        threading.Thread(target=worker, args=(i,), daemon=True) for i in range(WORKERS)
-    ]
-    for t in threads:
-        t.start()
-    barrier.wait()
-    t0 = time.perf_counter()
-    for t in threads:
-        t.join(JOIN_TIMEOUT_S)
-    elapsed = time.perf_counter() - t0
+    run_threads(worker, WORKERS)
 
-    serial = WORKERS * BLOCKING_CALLS * BLOCK_S
-    assert [] == [t.name for t in threads if t.is_alive()]
-    assert elapsed < 0.6 * serial, f"{elapsed:.3f}s vs serial {serial:.3f}s"
+    assert [] == broken
     assert WORKERS * BLOCKING_CALLS == breaker.snapshot().calls
 
 
