@@ -36,6 +36,9 @@ FAILURE_STATUSES = range(500, 600)
 _PHASES = ("connect", "read", "write", "pool")
 _CACHEABLE_METHODS = frozenset({"GET", "HEAD"})
 _CREDENTIALS = ("authorization", "cookie")
+_BODY_HEADERS = frozenset(
+    {b"content-encoding", b"content-length", b"transfer-encoding"}
+)
 
 
 def _within(timeout: dict[str, float | None], limit: float) -> bool:
@@ -111,15 +114,35 @@ class _Stored:
 
     __slots__ = ("body", "extensions", "headers", "status")
 
-    def __init__(self, response: httpx.Response, body: bytes) -> None:
+    def __init__(
+        self, response: httpx.Response, headers: list[tuple[bytes, bytes]], body: bytes
+    ) -> None:
         self.status = response.status_code
-        self.headers = tuple(response.headers.raw)
-        self.body = body  # as received: still encoded, as the headers say
+        self.headers = tuple(headers)
+        self.body = body
         self.extensions = {
             key: value
             for key, value in response.extensions.items()
             if key in ("http_version", "reason_phrase")
         }
+
+    @classmethod
+    def of(cls, response: httpx.Response, raw: bytes | None) -> _Stored:
+        """
+        The response with its body as received (``raw``: still encoded, as its
+        headers say), or, when a transport had read it already (one made with
+        ``content=``, as ``MockTransport``'s), its decoded content and headers to match.
+        """
+        if raw is not None:
+            return cls(response, list(response.headers.raw), raw)
+        body = response.content
+        headers = [
+            (name, value)
+            for name, value in response.headers.raw
+            if name.lower() not in _BODY_HEADERS
+        ]
+        headers.append((b"Content-Length", str(len(body)).encode()))
+        return cls(response, headers, body)
 
     def response(self) -> httpx.Response:
         return httpx.Response(
@@ -238,11 +261,13 @@ class BreakerTransport(httpx.BaseTransport):
         self._routing.judge(request, response)
         if type(request) is not _CacheableRequest:
             return response
+        if response.is_stream_consumed:
+            return _Stored.of(response, None)
         try:
-            body = b"".join(response.iter_raw())
+            raw = b"".join(response.iter_raw())
         finally:
             response.close()
-        return _Stored(response, body)
+        return _Stored.of(response, raw)
 
     def close(self) -> None:
         """Close the wrapped transport."""
@@ -291,11 +316,13 @@ class AsyncBreakerTransport(httpx.AsyncBaseTransport):
         self._routing.judge(request, response)
         if type(request) is not _CacheableRequest:
             return response
+        if response.is_stream_consumed:
+            return _Stored.of(response, None)
         try:
-            body = b"".join([chunk async for chunk in response.aiter_raw()])
+            raw = b"".join([chunk async for chunk in response.aiter_raw()])
         finally:
             await response.aclose()
-        return _Stored(response, body)
+        return _Stored.of(response, raw)
 
     async def aclose(self) -> None:
         """Close the wrapped transport."""

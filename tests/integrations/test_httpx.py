@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import importlib
 import sys
 from typing import TYPE_CHECKING
@@ -267,6 +268,30 @@ def test_the_cache_never_answers_a_post_or_another_users_request(
 
     assert "answered 200 (#2)" == mine.text
     assert (1, 2) == (breaker.snapshot().cache_hits, breaker.snapshot().cache_misses)
+
+
+def test_the_cache_keeps_responses_a_transport_read_already() -> None:
+    """A transport that answers with content= (MockTransport) read the body first:
+    it is cached decoded, with headers to match."""
+    answers = iter([200, 500])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        del request
+        body = gzip.compress(b"report")
+        return httpx.Response(
+            next(answers), content=body, headers={"Content-Encoding": "gzip"}
+        )
+
+    breaker = cache_breaker()
+    transport = BreakerTransport(breaker, transport=httpx.MockTransport(handler))
+    with httpx.Client(transport=transport) as client:
+        fresh = client.get("http://analytics/report")
+        client.get("http://analytics/report")  # the 500 opens the breaker
+        cached = client.get("http://analytics/report")
+
+    assert ("report", "report") == (fresh.text, cached.text)
+    assert "content-encoding" not in cached.headers
+    assert 1 == breaker.snapshot().cache_hits
 
 
 @pytest.mark.anyio
