@@ -221,7 +221,7 @@ def report(title: str, best: dict[str, float], unit: str = "µs") -> None:
     bare, guarded = best["bare"], best["breaker"]
     scale = 1000.0 if unit == "ns" else 1.0
     print(
-        f"| {title:<44} | {bare * scale:>9.1f} | {guarded * scale:>9.1f} "
+        f"| {title:<48} | {bare * scale:>9.1f} | {guarded * scale:>9.1f} "
         f"| {(guarded - bare) * scale:>+8.1f} | {(guarded / bare - 1) * 100:>+6.1f}% |"
     )
 
@@ -242,7 +242,7 @@ def main() -> None:
     print(f"Python {platform.python_version()}, {platform.platform()}")
     print(f"CPUs: {os.cpu_count()}; httpx {httpx.__version__}")
     print(f"best of {rounds} interleaved rounds of {n} requests per row\n")
-    header = "| {:<44} | {:>9} | {:>9} | {:>8} | {:>7} |".format(
+    header = "| {:<48} | {:>9} | {:>9} | {:>8} | {:>7} |".format(
         "per request", "bare", "breaker", "added", "added %"
     )
     print(header)
