@@ -16,7 +16,7 @@ STAMP := $(VENV)/.installed
 .PHONY: help venv demo test lint typecheck docstrings pytest bench test-tools clean
 
 help:
-	@echo "make demo       examples/demo.py: 3 running apps retuned, tripped and reset live by cbctl"
+	@echo "make demo       examples/demo.py: a checkout service, its breakers operated live (~15 s)"
 	@echo "make test       lint, type-check, docstring check and the whole test suite"
 	@echo "make lint       ruff check + ruff format --check"
 	@echo "make typecheck  mypy --strict"

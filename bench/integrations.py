@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 import httpx
 
-from cbcontrol import CircuitBreaker
+from cbcontrol import BreakerConfig, CircuitBreaker
 from cbcontrol.integrations.asgi import CircuitBreakerMiddleware
 from cbcontrol.integrations.httpx import AsyncBreakerTransport, BreakerTransport
 
@@ -134,10 +134,17 @@ def compare(
     return best
 
 
-def sync_client_rows(url: str) -> dict[str, Callable[[int], None]]:
+def breaker(fallback: str = "none") -> CircuitBreaker:
+    """A closed breaker; with ``fallback="cache"`` it keeps every answer to a GET."""
+    return CircuitBreaker("upstream", BreakerConfig(fallback=fallback))
+
+
+def sync_client_rows(
+    url: str, fallback: str = "none"
+) -> dict[str, Callable[[int], None]]:
     """httpx.Client, bare and through BreakerTransport, against ``url``."""
     bare = httpx.Client()
-    guarded = httpx.Client(transport=BreakerTransport(CircuitBreaker("upstream")))
+    guarded = httpx.Client(transport=BreakerTransport(breaker(fallback)))
 
     def run(client: httpx.Client) -> Callable[[int], None]:
         def loop(n: int) -> None:
@@ -153,9 +160,7 @@ def async_client_rows(url: str) -> dict[str, Callable[[int], None]]:
     """httpx.AsyncClient, bare and through AsyncBreakerTransport."""
     loop = asyncio.new_event_loop()
     bare = httpx.AsyncClient()
-    guarded = httpx.AsyncClient(
-        transport=AsyncBreakerTransport(CircuitBreaker("upstream"))
-    )
+    guarded = httpx.AsyncClient(transport=AsyncBreakerTransport(breaker()))
 
     def run(client: httpx.AsyncClient) -> Callable[[int], None]:
         async def requests(n: int) -> None:
@@ -167,7 +172,7 @@ def async_client_rows(url: str) -> dict[str, Callable[[int], None]]:
     return {"bare": run(bare), "breaker": run(guarded)}
 
 
-def mock_rows() -> dict[str, Callable[[int], None]]:
+def mock_rows(fallback: str = "none") -> dict[str, Callable[[int], None]]:
     """httpx.Client on MockTransport: the transport's cost without a network."""
 
     def handler(request: httpx.Request) -> httpx.Response:  # noqa: ARG001
@@ -176,7 +181,7 @@ def mock_rows() -> dict[str, Callable[[int], None]]:
     bare = httpx.Client(transport=httpx.MockTransport(handler))
     guarded = httpx.Client(
         transport=BreakerTransport(
-            CircuitBreaker("upstream"), transport=httpx.MockTransport(handler)
+            breaker(fallback), transport=httpx.MockTransport(handler)
         )
     )
 
@@ -216,7 +221,7 @@ def report(title: str, best: dict[str, float], unit: str = "µs") -> None:
     bare, guarded = best["bare"], best["breaker"]
     scale = 1000.0 if unit == "ns" else 1.0
     print(
-        f"| {title:<44} | {bare * scale:>9.1f} | {guarded * scale:>9.1f} "
+        f"| {title:<48} | {bare * scale:>9.1f} | {guarded * scale:>9.1f} "
         f"| {(guarded - bare) * scale:>+8.1f} | {(guarded / bare - 1) * 100:>+6.1f}% |"
     )
 
@@ -237,7 +242,7 @@ def main() -> None:
     print(f"Python {platform.python_version()}, {platform.platform()}")
     print(f"CPUs: {os.cpu_count()}; httpx {httpx.__version__}")
     print(f"best of {rounds} interleaved rounds of {n} requests per row\n")
-    header = "| {:<44} | {:>9} | {:>9} | {:>8} | {:>7} |".format(
+    header = "| {:<48} | {:>9} | {:>9} | {:>8} | {:>7} |".format(
         "per request", "bare", "breaker", "added", "added %"
     )
     print(header)
@@ -246,6 +251,10 @@ def main() -> None:
         report(
             "httpx.Client over loopback (µs)",
             compare(sync_client_rows(server.url), n, rounds),
+        )
+        report(
+            "httpx.Client over loopback, cache mode (µs)",
+            compare(sync_client_rows(server.url, "cache"), n, rounds),
         )
         report(
             "httpx.AsyncClient over loopback (µs)",
@@ -267,6 +276,11 @@ def main() -> None:
         )
     report(
         "httpx.Client on MockTransport (ns)", compare(mock_rows(), n * 5, rounds), "ns"
+    )
+    report(
+        "httpx.Client on MockTransport, cache mode (ns)",
+        compare(mock_rows("cache"), n * 5, rounds),
+        "ns",
     )
     report(
         "ASGI app called in process (ns)", compare(asgi_rows(), n * 50, rounds), "ns"

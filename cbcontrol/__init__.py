@@ -99,7 +99,7 @@ _LAZY = {
 }
 
 
-_SUBMODULES = frozenset({"config", "store", "testing", "typing"})
+_SUBMODULES = frozenset({"config", "instrumentation", "store", "testing", "typing"})
 """Public subpackages, reachable as attributes (``cbcontrol.config.PRECEDENCE``)."""
 
 

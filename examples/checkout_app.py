@@ -18,8 +18,8 @@ Each answer reads ``{"ok": k, "failed": f, "rejected": r, "state": "open",
 "max_failures": 3, "generation": 7, "transitions": ["closed -> open"],
 "snapshot": {...}}``: the outcomes of the calls just made, the breaker's state, the
 effective ``max_failures``, the spec generation applied, the state changes since the
-previous answer and the breaker's full snapshot. ``examples/demo.py`` and the
-end-to-end tests drive three of these at once.
+previous answer and the breaker's full snapshot. The end-to-end tests
+(``tests/e2e/``) drive several of these at once.
 """
 
 from __future__ import annotations

@@ -25,7 +25,6 @@ from cbcontrol.instrumentation._health import (
     BreakerHealth,
     Critical,
     HealthReport,
-    PlaneHealth,
     health,
     readiness,
 )
@@ -41,7 +40,6 @@ __all__ = [
     "BreakerSource",
     "Critical",
     "HealthReport",
-    "PlaneHealth",
     "ProbeServer",
     "PrometheusCollector",
     "health",

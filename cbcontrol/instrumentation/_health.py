@@ -6,12 +6,13 @@ down, not this process, and restarting the process would not bring it back. Read
 (:func:`readiness`) is false while a breaker marked critical rejects calls (``open`` or
 ``forced_open``; ``half_open`` admits probes, so it is ready: a pod taken out of
 service would never send the probe that closes the breaker) or while the control plane
-has never loaded its config.
+has never loaded its config, from its store or its local cache. A plane that loaded
+once and then lost its store stays ready: it serves on its last good config
+(fail-static), and the reports say so (``plane.reachable``).
 """
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,16 +22,13 @@ from cbcontrol._events import State
 from cbcontrol.instrumentation._sources import Breakers, BreakerSource
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
     from cbcontrol._breaker import CircuitBreaker
-    from cbcontrol._plane import ControlPlane
+    from cbcontrol._plane import ControlPlane, PlaneHealth
 
 __all__ = [
     "BreakerHealth",
     "Critical",
     "HealthReport",
-    "PlaneHealth",
     "health",
     "readiness",
 ]
@@ -46,7 +44,13 @@ class BreakerHealth:
     """
     One breaker, as a probe reports it.
 
+    Attributes:
+        generation: The spec generation this process applied to the breaker (0: no
+            spec), when the breaker comes from a control plane; else ``None``.
+
     .. versionadded:: 0.1.0
+    .. versionchanged:: 0.2.0
+       ``generation``.
     """
 
     name: str
@@ -59,6 +63,7 @@ class BreakerHealth:
     rejections: int
     fallbacks: int
     override_reason: str | None
+    generation: int | None = None
 
     @property
     def rejecting(self) -> bool:
@@ -77,38 +82,7 @@ class BreakerHealth:
             "rejections": self.rejections,
             "fallbacks": self.fallbacks,
             "override_reason": self.override_reason,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class PlaneHealth:
-    """
-    The control plane's own health: its store, and the config it applied.
-
-    Attributes:
-        store: The store URL (credentials left out).
-        loaded: Whether the plane has applied config from its store at least once.
-        store_error: Why the store cannot be read now, if it cannot.
-        errors: Rejected documents in force (``{"breakers/payment": message}``).
-        generations: The spec generation each breaker last applied.
-
-    .. versionadded:: 0.1.0
-    """
-
-    store: str
-    loaded: bool
-    store_error: str | None
-    errors: Mapping[str, str]
-    generations: Mapping[str, int]
-
-    def as_dict(self) -> dict[str, object]:
-        """A JSON-ready dict."""
-        return {
-            "store": self.store,
-            "loaded": self.loaded,
-            "store_error": self.store_error,
-            "errors": dict(self.errors),
-            "generations": dict(self.generations),
+            "generation": self.generation,
         }
 
 
@@ -121,7 +95,8 @@ class HealthReport:
         ok: Healthy (:func:`health`: always) or ready (:func:`readiness`).
         status: ``"healthy"``, ``"ready"`` or ``"not_ready"``.
         breakers: Each breaker, in name order.
-        plane: The control plane's health, when the source is a plane.
+        plane: The control plane's own health (:meth:`ControlPlane.health`), when
+            the source is a plane.
         reasons: Why the process is not ready (empty when it is).
         timestamp: When the report was made (UTC).
 
@@ -143,7 +118,7 @@ class HealthReport:
             "circuit_breakers": {b.name: b.as_dict() for b in self.breakers},
         }
         if self.plane is not None:
-            body["control_plane"] = self.plane.as_dict()
+            body["control_plane"] = _plane_dict(self.plane)
         if self.reasons:
             body["reasons"] = list(self.reasons)
         return body
@@ -159,11 +134,12 @@ def health(source: BreakerSource | Breakers) -> HealthReport:
     .. versionadded:: 0.1.0
     """
     breakers = _resolve(source)
+    plane = breakers.plane
     return HealthReport(
         ok=True,
         status="healthy",
-        breakers=tuple(_breaker_health(b, critical=False) for b in breakers()),
-        plane=None if breakers.plane is None else plane_health(breakers.plane),
+        breakers=tuple(_breaker_health(b, plane, critical=False) for b in breakers()),
+        plane=None if plane is None else plane.health(),
     )
 
 
@@ -172,7 +148,8 @@ def readiness(
 ) -> HealthReport:
     """
     The readiness report: not ready while a critical breaker rejects calls, or while
-    the control plane has never loaded its config.
+    the control plane has never loaded its config (from its store or its local
+    cache).
 
     Args:
         source: A :class:`~cbcontrol.ControlPlane`, a breaker, or breakers.
@@ -182,23 +159,28 @@ def readiness(
     .. versionadded:: 0.1.0
     """
     breakers = _resolve(source)
+    plane = breakers.plane
     is_critical = critical if callable(critical) else frozenset(critical).__contains__
-    found = tuple(_breaker_health(b, critical=is_critical(b.name)) for b in breakers())
+    found = tuple(
+        _breaker_health(b, plane, critical=is_critical(b.name)) for b in breakers()
+    )
     reasons = [
         f'critical breaker "{b.name}" is {b.state.value}'
         for b in found
         if b.critical and b.rejecting
     ]
-    plane = None if breakers.plane is None else plane_health(breakers.plane)
-    if plane is not None and not plane.loaded:
+    plane_health = None if plane is None else plane.health()
+    if plane_health is not None and plane_health.loaded_from == "none":
+        why = plane_health.last_error or "no answer yet"
         reasons.append(
-            f"the control plane has not loaded its config yet: {plane.store_error}"
+            "the control plane has not loaded its config yet, from "
+            f"{plane_health.store} or its local cache: {why}"
         )
     return HealthReport(
         ok=not reasons,
         status="not_ready" if reasons else "ready",
         breakers=found,
-        plane=plane,
+        plane=plane_health,
         reasons=tuple(reasons),
     )
 
@@ -207,7 +189,9 @@ def _resolve(source: BreakerSource | Breakers) -> Breakers:
     return source if isinstance(source, Breakers) else Breakers(source)
 
 
-def _breaker_health(breaker: CircuitBreaker, *, critical: bool) -> BreakerHealth:
+def _breaker_health(
+    breaker: CircuitBreaker, plane: ControlPlane | None, *, critical: bool
+) -> BreakerHealth:
     snap = breaker.snapshot()
     return BreakerHealth(
         name=snap.name,
@@ -220,29 +204,19 @@ def _breaker_health(breaker: CircuitBreaker, *, critical: bool) -> BreakerHealth
         rejections=snap.rejections,
         fallbacks=snap.fallbacks,
         override_reason=snap.override_reason,
+        generation=None if plane is None else plane.observed_generation(snap.name),
     )
 
 
-# -- the control plane's health --------------------------------------------------
-#
-# Built on what ControlPlane offers today: errors() carries a "store" entry while the
-# store cannot be read. A plane that has read its store once keeps serving on that
-# config through an outage (fail-static), so it stays ready: planes seen healthy are
-# remembered here. This part goes when ControlPlane grows its own health().
-
-_LOADED: weakref.WeakSet[ControlPlane] = weakref.WeakSet()
-
-
-def plane_health(plane: ControlPlane) -> PlaneHealth:
-    """The control plane's health, as far as its public API tells."""
-    errors = plane.errors()
-    store_error = errors.pop("store", None)
-    if store_error is None:
-        _LOADED.add(plane)
-    return PlaneHealth(
-        store=str(plane.store),
-        loaded=plane in _LOADED,
-        store_error=store_error,
-        errors=errors,
-        generations={name: plane.observed_generation(name) for name in plane.names()},
-    )
+def _plane_dict(plane: PlaneHealth) -> dict[str, object]:
+    """The control plane's health as JSON (``ok`` included)."""
+    return {
+        "ok": plane.ok,
+        "store": plane.store,
+        "reachable": plane.reachable,
+        "loaded_from": plane.loaded_from,
+        "last_error": plane.last_error,
+        "history_backwards": plane.history_backwards,
+        "errors": dict(plane.errors),
+        "status_error": plane.status_error,
+    }

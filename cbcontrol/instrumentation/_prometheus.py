@@ -2,9 +2,10 @@
 Prometheus metrics, read from breaker snapshots at scrape time.
 
 Nothing here runs on the call path: the collector reads ``snapshot()`` of each breaker
-when Prometheus scrapes, and counts transitions with a state listener (transitions are
-rare and happen off the fast path). Every series is labelled with breaker names and
-fixed vocabularies (states, outcomes, config fields) only, never with call arguments.
+when Prometheus scrapes (transitions included, which the breaker counts itself, so
+none is missed between scrapes or before the collector existed). Every series is
+labelled with breaker names and fixed vocabularies (states, outcomes, fallback
+sources, config fields) only, never with call arguments.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import threading
 import types
 import typing
-import weakref
 from typing import TYPE_CHECKING, Literal
 
 from cbcontrol._events import State
@@ -34,16 +34,16 @@ except ImportError as exc:  # pragma: no cover - the tests run with every extra
     ) from exc
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Mapping
+    from collections.abc import Iterator, Mapping
 
-    from cbcontrol._breaker import BreakerSnapshot, CircuitBreaker
-    from cbcontrol._events import StateChanged
+    from cbcontrol._breaker import BreakerSnapshot
     from cbcontrol._plane import ControlPlane
 
 __all__ = ["METRIC_NAMES", "PrometheusCollector"]
 
 _PREFIX = "circuit_breaker_"
 _OUTCOMES = ("success", "failure", "ignored", "rejected")
+_SOURCES = ("cache", "static", "alternative")  # the fallback chain's parts
 _STATISTICS = ("avg", "p99")
 
 
@@ -104,7 +104,8 @@ class PrometheusCollector:
     ``circuit_breaker_state{service,state}`` (1 for the current state, 0 for the
     others), ``..._state_changes_total{service,from,to}``,
     ``..._requests_total{service,outcome}`` (success, failure, ignored, rejected),
-    ``..._slow_calls_total``, ``..._fallbacks_total``,
+    ``..._slow_calls_total``, ``..._fallbacks_total{service,source}`` (cache, static,
+    alternative), ``..._cache_hits_total`` and ``..._cache_misses_total``,
     ``..._request_duration_seconds{service,statistic}`` (avg and p99 of the sampled
     calls), ``..._failure_rate_percent`` and ``..._slow_call_rate_percent`` over the
     window, the effective config (``..._config_max_failures``,
@@ -123,13 +124,8 @@ class PrometheusCollector:
         registry: CollectorRegistry | None = REGISTRY,
     ) -> None:
         self._breakers = Breakers(source)
-        self._lock = threading.Lock()
-        self._transitions: weakref.WeakKeyDictionary[
-            CircuitBreaker, dict[tuple[str, str], int]
-        ] = weakref.WeakKeyDictionary()
-        self._unsubscribe: list[Callable[[], None]] = []
+        self._lock = threading.Lock()  # two scrapes at once share the error log
         self._errors = _ErrorLog()
-        self._watch(self._breakers())
         self._registry = registry
         if registry is not None:
             registry.register(self)
@@ -141,49 +137,19 @@ class PrometheusCollector:
     def collect(self) -> list[Metric]:
         """Read every breaker's snapshot and return the metric families."""
         breakers = self._breakers()
-        self._watch(breakers)
         plane = self._breakers.plane
         families = _Families(plane=plane is not None)
         for breaker in breakers:
-            with self._lock:
-                transitions = dict(self._transitions.get(breaker, {}))
-            families.add(breaker.snapshot(), breaker.config, transitions)
+            families.add(breaker.snapshot(), breaker.config)
         if plane is not None:
             self._add_plane(families, plane, [b.name for b in breakers])
         return list(families.all())
 
     def close(self) -> None:
-        """Unregister from the registry and stop listening to the breakers."""
+        """Unregister from the registry (the collector holds nothing else)."""
         if self._registry is not None:
             self._registry.unregister(self)
             self._registry = None
-        with self._lock:
-            unsubscribe, self._unsubscribe = self._unsubscribe, []
-        for undo in unsubscribe:
-            undo()
-
-    def _watch(self, breakers: list[CircuitBreaker]) -> None:
-        """Count the transitions of breakers not seen before."""
-        for breaker in breakers:
-            with self._lock:
-                if breaker in self._transitions:
-                    continue
-                counts = self._transitions[breaker] = {}
-            self._unsubscribe.append(
-                breaker.on_state_change(self._counter(counts)),
-            )
-
-    def _counter(
-        self, counts: dict[tuple[str, str], int]
-    ) -> Callable[[StateChanged], None]:
-        lock = self._lock
-
-        def count(event: StateChanged) -> None:
-            key = (event.from_state.value, event.to_state.value)
-            with lock:
-                counts[key] = counts.get(key, 0) + 1
-
-        return count
 
     def _add_plane(
         self, families: _Families, plane: ControlPlane, names: list[str]
@@ -258,7 +224,17 @@ class _Families:
         )
         self.fallbacks = CounterMetricFamily(
             f"{p}fallbacks",
-            "Rejected calls answered by a fallback instead of an error.",
+            "Rejected calls answered by a fallback instead of an error, by source.",
+            labels=["service", "source"],
+        )
+        self.cache_hits = CounterMetricFamily(
+            f"{p}cache_hits",
+            "Rejected calls the response cache answered.",
+            labels=["service"],
+        )
+        self.cache_misses = CounterMetricFamily(
+            f"{p}cache_misses",
+            "Rejected calls the response cache had no fresh answer for.",
             labels=["service"],
         )
         self.duration = GaugeMetricFamily(
@@ -304,22 +280,21 @@ class _Families:
             labels=["service"],
         )
 
-    def add(
-        self,
-        snap: BreakerSnapshot,
-        config: object,
-        transitions: Mapping[tuple[str, str], int],
-    ) -> None:
+    def add(self, snap: BreakerSnapshot, config: object) -> None:
         name = snap.name
         for state in State:
             self.state.add_metric([name, state.value], float(snap.state is state))
-        for (from_state, to_state), count in sorted(transitions.items()):
+        for (from_state, to_state), count in sorted(snap.transitions.items()):
             self.transitions.add_metric([name, from_state, to_state], count)
         counts = (snap.successes, snap.failures, snap.ignored, snap.rejections)
         for outcome, count in zip(_OUTCOMES, counts, strict=True):
             self.requests.add_metric([name, outcome], count)
         self.slow.add_metric([name], snap.slow_calls)
-        self.fallbacks.add_metric([name], snap.fallbacks)
+        by_source = snap.fallbacks_by_source
+        for source in _SOURCES:  # every source, so a rate() has a series from zero
+            self.fallbacks.add_metric([name, source], by_source.get(source, 0))
+        self.cache_hits.add_metric([name], snap.cache_hits)
+        self.cache_misses.add_metric([name], snap.cache_misses)
         for statistic, value in zip(
             _STATISTICS,
             (snap.avg_response_time_s, snap.p99_response_time_s),
@@ -331,6 +306,9 @@ class _Families:
             self.failure_rate.add_metric([name], snap.failure_rate)
         if snap.slow_call_rate is not None:
             self.slow_rate.add_metric([name], snap.slow_call_rate)
+        self._add_config(name, config)
+
+    def _add_config(self, name: str, config: object) -> None:
         for field, family in self.config.items():
             value = getattr(config, field)
             if value is not None:  # an unset rule (no rate threshold) has no series
@@ -345,6 +323,8 @@ class _Families:
         yield self.requests
         yield self.slow
         yield self.fallbacks
+        yield self.cache_hits
+        yield self.cache_misses
         yield self.duration
         yield self.failure_rate
         yield self.slow_rate

@@ -65,7 +65,8 @@ class CircuitBreakerMiddleware:
     ``X-Circuit-Breaker-State``: the state this response leaves the breaker in. A
     response with a status in ``failure_statuses``, or an exception out of the app
     before it answered, counts as a failure; the outcome is recorded when the
-    response starts.
+    response starts. The breaker's fallback chain is not used: a server that sheds
+    load answers 503, and its callers' breakers and caches decide what to do.
 
     Args:
         app: The ASGI app to guard.

@@ -40,15 +40,6 @@ def caller_errors(connection: object) -> tuple[type[BaseException], ...]:
     return tuple(found)
 
 
-class _Answered:
-    """The database answered with the caller's error: a success for the breaker."""
-
-    __slots__ = ("error",)
-
-    def __init__(self, error: BaseException) -> None:
-        self.error = error
-
-
 class _Runner:
     """Runs one database call through the breaker, and judges its exception."""
 
@@ -59,18 +50,17 @@ class _Runner:
         self.failure_on = failure_on
 
     def run(self, fn: Callable[..., Any], *args: Any) -> Any:
-        result = self.breaker.call(self._attempt, fn, *args)
-        if type(result) is _Answered:
-            raise result.error
-        return result
-
-    def _attempt(self, fn: Callable[..., Any], *args: Any) -> Any:
-        try:
-            return fn(*args)
-        except Exception as exc:
-            if self.failure_on(exc):
-                raise
-            return _Answered(exc)
+        # `with`, not call(): a rejected statement must raise. The breaker's
+        # fallback chain would answer it instead, and a write never sent would
+        # look done (and a cache would keep cursors).
+        with self.breaker:
+            try:
+                return fn(*args)
+            except Exception as exc:
+                if self.failure_on(exc):
+                    raise
+                answered = exc  # the database answered: a success, raised after
+        raise answered
 
 
 class BreakerCursor:
@@ -120,8 +110,9 @@ class BreakerConnection:
     proves the database answered: it is raised as it is and counts as a success. Any
     other error (``OperationalError``, ``InterfaceError``, a dropped connection, a
     timeout) counts as a failure. While the breaker is open, nothing reaches the
-    database and :class:`~cbcontrol.CircuitOpenError` is raised (or the breaker's
-    ``fallback`` answers). Fetching rows, ``rollback`` and ``close`` are not guarded.
+    database and :class:`~cbcontrol.CircuitOpenError` is raised, whatever fallbacks
+    the breaker has (a fallback's answer would make a write that never happened look
+    done). Fetching rows, ``rollback`` and ``close`` are not guarded.
 
     Args:
         connection: The driver's connection (``sqlite3.connect(...)``, ...).

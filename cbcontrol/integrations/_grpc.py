@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import inspect
 import math
 from collections.abc import Callable, Collection, Container
@@ -133,6 +134,35 @@ class _Policy:
         return _Code.UNKNOWN if code in (None, _Code.OK) else code
 
 
+class _CallDetails(
+    collections.namedtuple(  # noqa: PYI024 - grpc's own details are namedtuples
+        "_CallDetails",
+        (
+            "method",
+            "timeout",
+            "metadata",
+            "credentials",
+            "wait_for_ready",
+            "compression",
+        ),
+    ),
+    grpc.ClientCallDetails,
+):
+    """An RPC's details with another timeout (grpc's documented pattern)."""
+
+
+def _with_deadline(details: Any, breaker: CircuitBreaker, *, aio: bool) -> Any:
+    """``details`` with the breaker's ``request_timeout`` when that is shorter."""
+    limit = breaker.config.request_timeout
+    if limit is None or (details.timeout is not None and details.timeout <= limit):
+        return details
+    fields = (details.method, limit, details.metadata, details.credentials)
+    wait_for_ready = getattr(details, "wait_for_ready", None)
+    if aio:
+        return grpc.aio.ClientCallDetails(*fields, wait_for_ready)
+    return _CallDetails(*fields, wait_for_ready, getattr(details, "compression", None))
+
+
 def _admit_client(breaker: CircuitBreaker) -> Guard:
     try:
         return Guard(breaker)
@@ -157,7 +187,11 @@ class BreakerClientInterceptor(
     While the breaker rejects, the RPC is not sent and the caller gets
     :class:`CircuitOpenRpcError` (``UNAVAILABLE``). An RPC that ends with a code in
     ``failure_codes`` counts as a failure, any other as a success; a stream is judged
-    when it ends.
+    when it ends. The breaker's fallback chain is not used (an interceptor answers
+    with a gRPC call, not a value): for fallbacks, call the stub through the breaker
+    instead, ``breaker.call(stub.Charge, request)``, without this interceptor.
+    The breaker's ``request_timeout`` is the RPC's deadline when it has none or a
+    later one (``DEADLINE_EXCEEDED``, a failure).
 
     Args:
         breaker: One breaker for every RPC, or a function of the full method name
@@ -187,7 +221,7 @@ class BreakerClientInterceptor(
             return continuation(details, request)
         guard = _admit_client(breaker)
         try:
-            call = continuation(details, request)
+            call = continuation(_with_deadline(details, breaker, aio=False), request)
         except BaseException as exc:
             guard.failure(exc)
             raise
@@ -234,7 +268,9 @@ class _AsyncClient:
             return await continuation(details, request)
         guard = _admit_client(breaker)
         try:
-            call = await continuation(details, request)
+            call = await continuation(
+                _with_deadline(details, breaker, aio=True), request
+            )
         except BaseException as exc:
             guard.failure(exc)
             raise
@@ -342,7 +378,8 @@ class BreakerServerInterceptor(grpc.ServerInterceptor):
     gRPC interceptors).
 
     While the breaker rejects, the RPC is answered ``UNAVAILABLE`` with ``retry-after``
-    trailing metadata, and the handler does not run. A handler that ends with a code
+    trailing metadata, and the handler does not run (the breaker's fallback chain is
+    not used: a server sheds load). A handler that ends with a code
     in ``failure_codes`` (an exception is ``UNKNOWN``; ``context.abort()`` gives its
     code) counts as a failure, any other end as a success.
 

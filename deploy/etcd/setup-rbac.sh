@@ -6,11 +6,13 @@
 #   CBCONTROL_APP_PASSWORD=... CBCONTROL_OPERATOR_PASSWORD=... \
 #   deploy/etcd/setup-rbac.sh
 #
-# Roles, under /cbcontrol/<namespace>/:
-#   cbcontrol-app-<ns>       what an application needs: read the namespace (its specs
-#                            and presets), write its status under instances/ only
-#   cbcontrol-operator-<ns>  what cbctl needs: read the namespace, write specs and
-#                            presets, append audit records under history/
+# Roles, under /cbcontrol/<namespace>/ (the key layout of docs/store.md):
+#   cbcontrol-app-<ns>       what an application needs: read breakers/, presets/ and
+#                            the epoch key (its desired state), read and write
+#                            instances/ and status/ (its status, on its lease)
+#   cbcontrol-operator-<ns>  what cbctl needs: read the namespace, write breakers/,
+#                            presets/, history/ (audit records) and the epoch key;
+#                            never instances/ or status/, so it cannot forge an ack
 # Users of the same names hold them (override with CBCONTROL_APP_USER and
 # CBCONTROL_OPERATOR_USER). Applications then use
 #   CBCONTROL_STORE=etcds://host:2379/<ns> with CBCONTROL_ETCD_USER/_PASSWORD.
@@ -18,19 +20,21 @@
 # What etcd's prefix permissions cannot enforce (cbcontrol does, or nothing does):
 #   - An app may write or delete the status of any instance, not only its own: a key
 #     range cannot be scoped to the writer. cbctl counts an acknowledgement only from
-#     a status that matches the exact spec it wrote.
+#     a record that names the exact spec document it wrote (its digest), so a forged
+#     record can claim a change applied; it cannot change a spec.
+#   - An app reads every spec and preset of its namespace, not only those of its own
+#     breakers (they share one prefix). Use one namespace per trust boundary.
 #   - The operator may overwrite or delete history records: etcd has no append-only
 #     permission. cbctl writes each record once, with a create-only transaction.
-#   - Generations only grow because cbctl writes with compare-and-swap; any
-#     readwrite user could write a lower one by hand.
-#   - An app can read every breaker's spec in its namespace, not only its own, and the
-#     whole namespace (statuses and history too): the library reads the namespace at
-#     start. Use one namespace per trust boundary.
+#   - Generations only grow because cbctl writes with compare-and-swap; any user who
+#     can write breakers/ could write a lower one by hand.
 #   - Neither role bounds what it writes: size, nesting and content are checked by
 #     the library on read, never by etcd.
 #
 # Passwords go through the environment and stdin, never the command line. The script
-# can run again: existing roles and users are kept, their grants made again.
+# can run again: existing roles and users are kept, their grants made again. It
+# adds grants and never revokes one: to narrow a role an older version made broader,
+# `etcdctl role delete` it first.
 set -euo pipefail
 
 : "${CBCONTROL_NAMESPACE:?set CBCONTROL_NAMESPACE, the cbcontrol namespace (prod)}"
@@ -65,12 +69,13 @@ add_user() {  # name password
   fi
 }
 
-add_role() {  # name (permission prefix)...
-  local role=$1
+add_role() {  # name (permission key)...; a key ending in / is a prefix
+  local role=$1 is_prefix
   shift
   has role "$role" || etcdctl role add "$role" >/dev/null
   while [ $# -gt 0 ]; do
-    etcdctl role grant-permission "$role" "$1" --prefix=true "$2" >/dev/null
+    case $2 in */) is_prefix=true ;; *) is_prefix=false ;; esac
+    etcdctl role grant-permission "$role" "$1" --prefix=$is_prefix "$2" >/dev/null
     shift 2
   done
 }
@@ -79,13 +84,17 @@ add_user root "$ETCD_ROOT_PASSWORD"
 etcdctl user grant-role root root >/dev/null
 
 add_role "$app_role" \
-  read "$prefix" \
-  readwrite "${prefix}instances/"
+  read "${prefix}breakers/" \
+  read "${prefix}presets/" \
+  read "${prefix}epoch" \
+  readwrite "${prefix}instances/" \
+  readwrite "${prefix}status/"
 add_role "$operator_role" \
   read "$prefix" \
   readwrite "${prefix}breakers/" \
   readwrite "${prefix}presets/" \
-  readwrite "${prefix}history/"
+  readwrite "${prefix}history/" \
+  readwrite "${prefix}epoch"
 
 add_user "$app_user" "$CBCONTROL_APP_PASSWORD"
 etcdctl user grant-role "$app_user" "$app_role" >/dev/null

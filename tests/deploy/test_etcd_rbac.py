@@ -98,6 +98,7 @@ def test_the_app_reads_specs_and_publishes_its_status(server: EtcdServer) -> Non
 
         assert 3 == payment.config.max_failures
         assert {} == plane.errors()
+        assert plane.health().ok, plane.health()
         assert wait_until(
             lambda: any(
                 s.breakers.get("payment") is not None
@@ -121,8 +122,26 @@ def test_the_app_cannot_change_specs(server: EtcdServer) -> None:
 
     denied = etcdctl(server, APP, "put", "/cbcontrol/prod/presets/p", "{}")
     history = etcdctl(server, APP, "put", "/cbcontrol/prod/history/payment/1", "{}")
+    epoch = etcdctl(server, APP, "put", "/cbcontrol/prod/epoch", "{}")
     assert "permission denied" in denied.stderr
     assert "permission denied" in history.stderr
+    assert "permission denied" in epoch.stderr
+
+
+def test_the_app_reads_only_what_configures_it(server: EtcdServer) -> None:
+    """The app role reads specs, presets and the epoch, not the audit trail."""
+    specs = etcdctl(server, APP, "get", "--prefix", "/cbcontrol/prod/breakers/")
+    epoch = etcdctl(server, APP, "get", "/cbcontrol/prod/epoch")
+    history = etcdctl(server, APP, "get", "--prefix", "/cbcontrol/prod/history/")
+    everything = etcdctl(server, APP, "get", "--prefix", "/cbcontrol/prod/")
+    # The epoch is granted as one key, not as a prefix of every key it begins.
+    lookalike = etcdctl(server, APP, "get", "/cbcontrol/prod/epochs")
+
+    assert 0 == specs.returncode, specs.stderr
+    assert 0 == epoch.returncode, epoch.stderr
+    assert "permission denied" in history.stderr
+    assert "permission denied" in everything.stderr
+    assert "permission denied" in lookalike.stderr
 
 
 def test_roles_end_at_their_namespace(server: EtcdServer) -> None:
@@ -130,9 +149,11 @@ def test_roles_end_at_their_namespace(server: EtcdServer) -> None:
     other_app = etcdctl(server, APP, "get", "--prefix", "/cbcontrol/staging/")
     other_op = etcdctl(server, OPERATOR, "put", "/cbcontrol/staging/breakers/x", "{}")
     forged = etcdctl(server, OPERATOR, "put", "/cbcontrol/prod/instances/x", "{}")
+    record = etcdctl(server, OPERATOR, "put", "/cbcontrol/prod/status/payment/x", "{}")
     allowed = etcdctl(server, OPERATOR, "put", "/cbcontrol/prod/presets/p", "{}")
 
     assert "permission denied" in other_app.stderr
     assert "permission denied" in other_op.stderr
     assert "permission denied" in forged.stderr
+    assert "permission denied" in record.stderr
     assert 0 == allowed.returncode, allowed.stderr

@@ -205,6 +205,26 @@ def test_the_store_is_the_mounted_configmap(tmp_path: Path) -> None:
     assert 2 == profile.config.max_failures  # the file's own preset
 
 
+@pytest.mark.parametrize("variable", ["CBCONTROL_CACHE_DIR", "CBCONTROL_STATUS_DIR"])
+def test_the_library_writes_to_a_writable_volume(variable: str) -> None:
+    """The fail-static cache and the status go to a mounted emptyDir: the root
+    filesystem and the ConfigMap are read-only."""
+    deployment = resources()["Deployment", "checkout"]
+    where = Path(env_of(deployment)[variable])
+    volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+
+    mounts = [
+        m
+        for m in container(deployment)["volumeMounts"]
+        if where.is_relative_to(m["mountPath"])
+    ]
+
+    assert container(deployment)["securityContext"]["readOnlyRootFilesystem"]
+    assert 1 == len(mounts), mounts
+    assert not mounts[0].get("readOnly", False)
+    assert "emptyDir" in volumes[mounts[0]["name"]]
+
+
 def test_the_etcd_cluster_agrees_with_its_services() -> None:
     """Members, peer URLs, ports, compaction and the disruption budget fit together."""
     found = resources()

@@ -93,4 +93,39 @@ def test_dashboard_uses_exported_metrics() -> None:
 
     assert set() == used - set(METRIC_NAMES)
     assert len(panels) == len({panel["id"] for panel in panels})
-    assert {"circuit_breaker_state", "circuit_breaker_fallbacks_total"} <= used
+    assert {
+        "circuit_breaker_state",
+        "circuit_breaker_fallbacks_total",
+        "circuit_breaker_cache_hits_total",
+        "circuit_breaker_cache_misses_total",
+    } <= used
+
+
+def test_dashboard_queries_are_valid_promql(tmp_path: Path) -> None:
+    """promtool parses every dashboard query (Grafana's variables filled in)."""
+    dashboard = json.loads(DASHBOARD.read_text())
+    exprs = [
+        target["expr"]
+        .replace("$__rate_interval", "1m")
+        .replace('=~"$service"', '=~".*"')
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+    ]
+    rules = {
+        "groups": [
+            {
+                "name": "dashboard",
+                "rules": [
+                    {"record": f"dashboard:query{i}", "expr": expr}
+                    for i, expr in enumerate(exprs)
+                ],
+            }
+        ]
+    }
+    path = tmp_path / "dashboard.rules.json"
+    path.write_text(json.dumps(rules))
+
+    result = promtool("check", "rules", str(path))
+
+    assert all("$" not in expr for expr in exprs)
+    assert 0 == result.returncode, result.stdout + result.stderr

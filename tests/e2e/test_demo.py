@@ -1,53 +1,84 @@
-"""The demo (`make demo`) runs the real cbctl against real apps and tells it truly."""
+"""The demo (`make demo`) runs real services, traffic and cbctl, and tells it truly."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.e2e.harness import EXAMPLES, clean_environ
 
+if TYPE_CHECKING:
+    from pathlib import Path
+
 pytestmark = pytest.mark.slow
 
 
-def test_the_demo_narrates_retune_trip_expiry_and_reset() -> None:
-    """The demo's apps ack the change 3/3, trip after 2, are forced open, then close."""
+def test_the_demo_shows_the_breakers_at_work(tmp_path: Path) -> None:
+    """In its short mode: the retune and the hand edit apply on both instances,
+    payment fails fast while analytics answers from its cache, the trip holds while
+    the others recover, the reset brings checkouts back; /ready follows."""
+    report = tmp_path / "report.json"
     result = subprocess.run(
-        [sys.executable, str(EXAMPLES / "demo.py")],
+        [sys.executable, str(EXAMPLES / "demo.py"), "--short", "--report", str(report)],
         capture_output=True,
         text=True,
         encoding="utf-8",
-        timeout=60,
+        timeout=90,
         check=False,
         env=clean_environ(),
     )
     lines = result.stdout.splitlines()
-    transitions = [line.strip() for line in lines if "[breaker]" in line]
-    commands = [line for line in lines if line.startswith("$ cbctl")]
+    commands = [line.strip() for line in lines if line.strip().startswith("$ cbctl")]
 
     assert 0 == result.returncode, result.stdout + result.stderr
     assert "" == result.stderr
     assert [
         "$ cbctl list",
-        "$ cbctl set payment --max-failures 2 --reason demo",
-        "$ cbctl trip payment --reason INC-42 --for 3s",
+        '$ cbctl set payment --max-failures 2 --reason "PSP is flaky"',
+        '$ cbctl trip payment --reason "INC-42 PSP maintenance" --for 30m',
         "$ cbctl reset payment",
-        "$ cbctl get payment",
         "$ cbctl history payment",
     ] == commands
-    assert 3 == sum("applied on 3/3 instances" in line for line in lines)
-    assert [
-        f"app {n}: [breaker] {change}"
-        for change in ("closed -> open", "open -> forced_open", "forced_open -> closed")
-        for n in (1, 2, 3)
-    ] == transitions
-    assert [
-        f"app {n}: 0 ok, 2 failed, 1 rejected; breaker open" for n in (1, 2, 3)
-    ] == [line.strip() for line in lines if "2 failed, 1 rejected" in line]
-    assert [
-        f"app {n}: breaker closed, 0 calls, 0 failures, 0 rejections" for n in (1, 2, 3)
-    ] == [line.strip() for line in lines if ", 0 calls," in line]
-    assert any("expired after" in line for line in lines)
-    assert "Done: the apps were stopped and the temporary store removed." == lines[-1]
+    seen = json.loads(report.read_text())
+    traffic = seen["traffic"]
+    assert {"healthy": 200, "down": 503, "tripped": 503, "reset": 200} == seen["ready"]
+    # cbctl set and the hand edit, each applied by both instances...
+    assert [2.0, 2.0] == seen["payment_max_failures"]
+    assert [3.0, 3.0] == seen["analytics_max_failures"]
+    # ...and payment opened after exactly 2 failures on each.
+    assert [2.0, 2.0] == seen["failures_before_open"]["payment"]
+    assert {"payment", "analytics", "user-profile"} == set(
+        seen["states"]["down"]["checkout-1"]
+    )
+    assert all(
+        set(states.values()) == {"open"} for states in seen["states"]["down"].values()
+    )
+    assert (0, 0) == (
+        traffic["healthy"].get("rejected", 0),
+        traffic["down"].get("paid", 0),
+    )
+    assert traffic["down"]["rejected"] > 0
+    assert traffic["down"]["recommendations-cache"] > 0
+    assert traffic["down"]["profile-static"] > 0
+    assert all(
+        {"payment": "forced_open", "analytics": "closed", "user-profile": "closed"}
+        == states
+        for states in seen["states"]["tripped"].values()
+    )
+    assert 0 == traffic["tripped"].get("paid", 0)
+    assert traffic["tripped"]["recommendations-live"] > 0
+    assert all(
+        set(states.values()) == {"closed"}
+        for states in seen["states"]["reset"].values()
+    )
+    assert traffic["reset"]["paid"] > 0
+    assert [0.0, 0.0] == seen["payment_rejected_after_reset"]
+    assert seen["fallbacks"]["analytics cache"] > 0
+    assert (
+        "Done: the services were stopped and the temporary directory removed."
+        == (lines[-1])
+    )

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
@@ -11,7 +15,9 @@ import pytest
 import cbcontrol
 from cbcontrol import BreakerConfig, CircuitBreaker, State
 from cbcontrol.instrumentation import health, readiness, start_probe_server
+from cbcontrol.store import MemoryStore
 from cbcontrol.testing import FakeClock, InMemoryConfigSource
+from tests.support.waiting import wait_until
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -127,6 +133,7 @@ def test_report_as_json(payment: CircuitBreaker) -> None:
         "rejections": 0,
         "fallbacks": 0,
         "override_reason": None,
+        "generation": None,
     } == body["circuit_breakers"]["payment"]  # type: ignore[index]
     assert json.loads(json.dumps(body)) == body
 
@@ -160,13 +167,49 @@ def test_not_ready_until_the_plane_loads_its_config(
     outage = readiness(plane)
 
     assert (
-        "the control plane has not loaded its config yet: connection refused",
+        (
+            "the control plane has not loaded its config yet, from memory or its "
+            "local cache: connection refused"
+        ),
     ) == never_loaded.reasons
     assert loaded.ok
     assert outage.ok  # fail-static: it serves on the config it loaded
     assert outage.plane is not None
-    assert "connection refused" == outage.plane.store_error
-    assert {"payment": 0} == outage.plane.generations
+    assert (False, "store", "connection refused") == (
+        outage.plane.reachable,
+        outage.plane.loaded_from,
+        outage.plane.last_error,
+    )
+    assert 0 == outage.breakers[0].generation
+
+
+def test_a_plane_started_from_its_cache_is_ready() -> None:
+    """A restart while the store is away comes up from the local cache: ready, and
+    the health report says where the config came from."""
+    store = MemoryStore(shared=True)  # a shared store: the plane keeps a cache of it
+    with cbcontrol.connect(store, app="checkout", environ={}) as first:
+        first.breaker("payment")
+        store.put("breakers", "payment", {"max_failures": 2, "generation": 3})
+        cache = Path(os.environ["CBCONTROL_CACHE_DIR"])
+        assert wait_until(lambda: any(cache.iterdir()))
+    store.fail("connection refused")
+
+    with cbcontrol.connect(store, app="checkout", environ={}) as plane:
+        plane.breaker("payment")
+        ready = readiness(plane, critical={"payment"})
+        live = health(plane).as_dict()
+
+    assert ready.ok, ready.reasons
+    assert 3 == ready.breakers[0].generation
+    assert {
+        "ok": False,
+        "store": "memory",
+        "reachable": False,
+        "loaded_from": "cache",
+        "last_error": "connection refused",
+        "history_backwards": False,
+        "errors": {"store": "connection refused"},
+    } == {k: v for k, v in live["control_plane"].items() if k != "status_error"}
 
 
 def test_probe_server_answers_health_and_ready(payment: CircuitBreaker) -> None:
@@ -186,3 +229,18 @@ def test_probe_server_answers_health_and_ready(payment: CircuitBreaker) -> None:
     assert "application/json" == unready.headers["Content-Type"]
     assert "not_ready" == unready.json()["status"]
     assert 404 == elsewhere.status_code
+
+
+def test_instrumentation_is_reachable_from_cbcontrol() -> None:
+    """``cbcontrol.instrumentation`` works as an attribute, without its own import."""
+    code = "import cbcontrol; print(cbcontrol.instrumentation.readiness.__name__)"
+
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+    assert ("readiness\n", "") == (result.stdout, result.stderr)

@@ -84,6 +84,32 @@ def test_a_busy_database_opens_the_breaker(
     assert (2, 1) == (breaker.snapshot().failures, breaker.snapshot().rejections)
 
 
+def test_a_fallback_never_answers_for_the_database(
+    path: Path, locked: sqlite3.Connection
+) -> None:
+    """While open, statements and commits raise even when the breaker has fallbacks:
+    a fallback's answer would make a write that never happened look done."""
+    breaker = CircuitBreaker(
+        "orders-db",
+        BreakerConfig(max_failures=1, reset_timeout=60, fallback="cache"),
+        static_fallback="served",
+        fallback=lambda *args: "served",
+    )
+    connection = sqlite3.connect(path, timeout=0)
+    db = BreakerConnection(connection, breaker)
+    db.execute("SELECT 1")
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        db.execute("INSERT INTO orders VALUES ('o-1', 1)")
+
+    with pytest.raises(CircuitOpenError):
+        db.execute("SELECT 1")
+    with pytest.raises(CircuitOpenError):
+        db.commit()
+    connection.close()
+
+    assert (2, 0) == (breaker.snapshot().rejections, breaker.snapshot().fallbacks)
+
+
 def test_errors_of_the_caller_do_not_count(
     db: BreakerConnection, breaker: CircuitBreaker
 ) -> None:

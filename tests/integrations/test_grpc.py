@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -37,10 +38,15 @@ class Backend:
     def __init__(self) -> None:
         self.end: grpc.StatusCode | str | None = None
         self.calls = 0
+        self.slow = threading.Event()  # set: sync handlers wait until the RPC ends
 
     def finish(self, context: Any) -> None:
         """End the RPC as told (sync handlers)."""
         self.calls += 1
+        if self.slow.is_set():
+            ended = threading.Event()
+            context.add_callback(ended.set)
+            ended.wait(10)
         if self.end == "raise":
             raise RuntimeError("the handler crashed")
         if isinstance(self.end, grpc.StatusCode):
@@ -149,6 +155,37 @@ def test_client_failures_open_the_breaker(
     assert grpc.StatusCode.UNAVAILABLE == rejected.value.code()
     assert isinstance(rejected.value, CircuitOpenError)
     assert rejected.value.retry_after_s == pytest.approx(60, abs=1)
+
+
+def test_client_request_timeout_is_the_deadline(
+    plain_server: str, backend: Backend
+) -> None:
+    """An RPC without a deadline gets the breaker's request_timeout, and counts."""
+    breaker = CircuitBreaker("echo", BreakerConfig(request_timeout="200ms"))
+    backend.slow.set()
+    with grpc.insecure_channel(plain_server) as raw:
+        channel = grpc.intercept_channel(raw, BreakerClientInterceptor(breaker))
+        with pytest.raises(grpc.RpcError) as late:
+            channel.unary_unary(UNARY)(b"x")
+
+    assert grpc.StatusCode.DEADLINE_EXCEEDED == late.value.code()  # type: ignore[attr-defined]
+    assert 1 == breaker.snapshot().failures
+
+
+@pytest.mark.anyio
+async def test_async_client_request_timeout_is_the_deadline(
+    plain_server: str, backend: Backend
+) -> None:
+    """grpc.aio: a later deadline is brought down to request_timeout."""
+    breaker = CircuitBreaker("echo", BreakerConfig(request_timeout="200ms"))
+    backend.slow.set()
+    interceptors = async_client_interceptors(breaker)
+    async with grpc.aio.insecure_channel(plain_server, interceptors=interceptors) as ch:
+        with pytest.raises(grpc.aio.AioRpcError) as late:
+            await ch.unary_unary(UNARY)(b"x", timeout=30)
+
+    assert grpc.StatusCode.DEADLINE_EXCEEDED == late.value.code()
+    assert await eventually(lambda: breaker.snapshot().failures == 1)
 
 
 def test_client_errors_of_the_caller_count_as_successes(

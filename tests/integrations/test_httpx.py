@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import importlib
 import sys
 from typing import TYPE_CHECKING
@@ -50,7 +51,7 @@ def test_server_errors_open_the_breaker(
         client.get(upstream.url)
 
     assert [503, 503] == [r.status_code for r in answers]
-    assert "answered 503" == answers[0].text
+    assert "answered 503 (#1)" == answers[0].text
     assert 2 == upstream.hits
     assert State.OPEN is breaker.state
     assert "upstream" == rejected.value.breaker
@@ -173,10 +174,11 @@ async def test_async_timeouts_and_successes(upstream: Upstream) -> None:
     async with httpx.AsyncClient(transport=transport, timeout=30) as client:
         ok = await client.get(upstream.url)
         upstream.delay = 2.0
-        with pytest.raises(httpx.ReadTimeout):
+        # The read timeout (capped) or the whole-request deadline, whichever first.
+        with pytest.raises(httpx.TimeoutException):
             await client.get(upstream.url)
 
-    assert "answered 200" == ok.text
+    assert "answered 200 (#1)" == ok.text
     assert (1, 1) == (breaker.snapshot().successes, breaker.snapshot().failures)
 
 
@@ -196,6 +198,115 @@ async def test_async_fallback_may_be_async(upstream: Upstream) -> None:
         served = await client.get(upstream.url)
 
     assert "cached" == served.text
+
+
+@pytest.mark.anyio
+async def test_async_request_timeout_is_a_deadline_for_the_whole_request(
+    upstream: Upstream,
+) -> None:
+    """An answer that trickles in never trips a per-read timeout; acall's deadline
+    cuts it short all the same, as httpx's own timeout error, and counts it."""
+    breaker = CircuitBreaker("slow", BreakerConfig(request_timeout="300ms"))
+    upstream.trickle = 0.1  # 20 header lines, 2 s in all
+    transport = AsyncBreakerTransport(breaker)
+    async with httpx.AsyncClient(transport=transport, timeout=30) as client:
+        with pytest.raises(httpx.TimeoutException) as raised:
+            await client.get(upstream.url)
+
+    assert isinstance(raised.value.__cause__, TimeoutError)
+    assert "request_timeout (0.3s)" in str(raised.value)
+    assert 1 == breaker.snapshot().failures
+
+
+def cache_breaker() -> CircuitBreaker:
+    """Opens after one failure; answers rejected calls from its response cache."""
+    return CircuitBreaker(
+        "analytics",
+        BreakerConfig(max_failures=1, fallback="cache", cache_ttl=60),
+    )
+
+
+def test_the_response_cache_answers_while_open(upstream: Upstream) -> None:
+    """A GET answered before the breaker opened is answered again from the cache,
+    body and headers intact (encoded bodies too), once per request."""
+    breaker = cache_breaker()
+    upstream.gzip = True
+    with httpx.Client(transport=BreakerTransport(breaker)) as client:
+        fresh = client.get(f"{upstream.url}/report")
+        upstream.status = 500
+        client.get(f"{upstream.url}/other")  # opens the breaker
+        cached = [client.get(f"{upstream.url}/report") for _ in range(2)]
+        with pytest.raises(CircuitOpenError):
+            client.get(f"{upstream.url}/never-answered")
+
+    assert "answered 200 (#1)" == fresh.text
+    assert [(200, "answered 200 (#1)", "gzip")] * 2 == [
+        (r.status_code, r.text, r.headers["Content-Encoding"]) for r in cached
+    ]
+    assert 2 == upstream.hits
+    snapshot = breaker.snapshot()
+    assert (2, 1) == (snapshot.cache_hits, snapshot.cache_misses)
+
+
+def test_the_cache_never_answers_a_post_or_another_users_request(
+    upstream: Upstream,
+) -> None:
+    """Only GET and HEAD are cached, by URL and credentials."""
+    breaker = cache_breaker()
+    with httpx.Client(transport=BreakerTransport(breaker)) as client:
+        client.post(f"{upstream.url}/charge", content=b"order 1")
+        client.get(f"{upstream.url}/me", headers={"Authorization": "Bearer alice"})
+        upstream.status = 500
+        client.get(f"{upstream.url}/other")  # opens the breaker
+        mine = client.get(
+            f"{upstream.url}/me", headers={"Authorization": "Bearer alice"}
+        )
+        with pytest.raises(CircuitOpenError):
+            client.get(f"{upstream.url}/me", headers={"Authorization": "Bearer bob"})
+        with pytest.raises(CircuitOpenError):
+            client.post(f"{upstream.url}/charge", content=b"order 1")
+
+    assert "answered 200 (#2)" == mine.text
+    assert (1, 2) == (breaker.snapshot().cache_hits, breaker.snapshot().cache_misses)
+
+
+def test_the_cache_keeps_responses_a_transport_read_already() -> None:
+    """A transport that answers with content= (MockTransport) read the body first:
+    it is cached decoded, with headers to match."""
+    answers = iter([200, 500])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        del request
+        body = gzip.compress(b"report")
+        return httpx.Response(
+            next(answers), content=body, headers={"Content-Encoding": "gzip"}
+        )
+
+    breaker = cache_breaker()
+    transport = BreakerTransport(breaker, transport=httpx.MockTransport(handler))
+    with httpx.Client(transport=transport) as client:
+        fresh = client.get("http://analytics/report")
+        client.get("http://analytics/report")  # the 500 opens the breaker
+        cached = client.get("http://analytics/report")
+
+    assert ("report", "report") == (fresh.text, cached.text)
+    assert "content-encoding" not in cached.headers
+    assert 1 == breaker.snapshot().cache_hits
+
+
+@pytest.mark.anyio
+async def test_async_response_cache(upstream: Upstream) -> None:
+    """The async transport serves the cache the same way."""
+    breaker = cache_breaker()
+    transport = AsyncBreakerTransport(breaker)
+    async with httpx.AsyncClient(transport=transport) as client:
+        await client.get(f"{upstream.url}/report")
+        upstream.status = 503
+        await client.get(f"{upstream.url}/other")
+        cached = await client.get(f"{upstream.url}/report")
+
+    assert (200, "answered 200 (#1)") == (cached.status_code, cached.text)
+    assert 1 == breaker.snapshot().cache_hits
 
 
 def test_missing_httpx_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
