@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, TypeAlias
 
 from cbcontrol._breaker import CircuitBreaker
 from cbcontrol._extras import missing_extra
+from cbcontrol._names import sanitize
 
 try:
     import httpx
@@ -39,6 +40,17 @@ _CREDENTIALS = ("authorization", "cookie")
 _BODY_HEADERS = frozenset(
     {b"content-encoding", b"content-length", b"transfer-encoding"}
 )
+
+
+def _host_name(request: httpx.Request) -> str:
+    """
+    The breaker name for a request's host, within the name grammar: the host as it
+    goes on the wire (IDNA), an IPv6 address as ``ipv6-`` with ``-`` for ``:``.
+    """
+    host = request.url.raw_host.decode("ascii")
+    if ":" in host:
+        host = "ipv6-" + host.replace(":", "-")
+    return sanitize(host)
 
 
 def _within(timeout: dict[str, float | None], limit: float) -> bool:
@@ -174,7 +186,7 @@ class _Routing:
             self._choose = breaker
         else:
             plane = breaker
-            self._choose = lambda request: plane.breaker(request.url.host)
+            self._choose = lambda request: plane.breaker(_host_name(request))
 
     def prepare(self, request: httpx.Request) -> tuple[CircuitBreaker, httpx.Request]:
         """

@@ -136,6 +136,21 @@ def test_a_plane_gives_one_breaker_per_host(upstream: Upstream) -> None:
         assert 1 == plane.breaker("localhost").snapshot().successes
 
 
+def test_hosts_outside_the_name_grammar_get_valid_breaker_names() -> None:
+    """IPv6 and internationalised hosts map to breaker names the grammar accepts."""
+    answer = httpx.MockTransport(lambda request: httpx.Response(200))
+    with cbcontrol.connect("memory://", app="t", environ={}) as plane:
+        transport = BreakerTransport(plane, transport=answer)
+        with httpx.Client(transport=transport) as client:
+            statuses = [
+                client.get(url).status_code
+                for url in ("http://[::1]:8080/", "http://münchen.test/")
+            ]
+
+        assert [200, 200] == statuses
+        assert ["ipv6---1", "xn--mnchen-3ya.test"] == plane.names()
+
+
 def test_a_function_chooses_the_breaker(upstream: Upstream) -> None:
     """A function of the request picks the breaker: here, by path."""
     orders, users = CircuitBreaker("orders"), CircuitBreaker("users")
