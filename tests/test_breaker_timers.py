@@ -58,9 +58,10 @@ def test_a_callback_whose_owner_is_gone_is_skipped() -> None:
     done = threading.Event()
     gone = Box(lambda: ran.append("gone"))
     kept = Box(done.set)
-    timers.call_later(0.0, weakref.WeakMethod(gone.fire))
+    ref = weakref.WeakMethod(gone.fire)
+    del gone  # collected before the thread could reach it, however loaded the machine
+    timers.call_later(0.0, ref)
     timers.call_later(0.01, weakref.WeakMethod(kept.fire))
-    del gone
 
     assert done.wait(WAIT_S)
     assert [] == ran
