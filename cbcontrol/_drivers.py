@@ -1,15 +1,13 @@
 """
 The ways into a breaker: ``call``, ``acall``, the decorators, ``with``/``async with``.
 
-The sync fast path is :meth:`Drivers._run`, shared by ``call`` and the sync
-decorator (an inlined call: about 400 instructions a call). The async one is written
-out twice, in ``acall`` and in the async decorator's wrapper: sharing it would put a
-second coroutine in every decorated call, about 1,200 instructions or 40% of the
-async overhead (measured with callgrind, see ``bench/README.md``).
-``tests/test_entry_points.py`` runs every behavioural scenario through every entry
-point, so the two copies cannot drift. Everything off the fast path goes through
-:meth:`Drivers._call` / :meth:`Drivers._acall`, and those through the admission and
-recording steps of ``_recording.py``.
+There is one fast path per flavour. The sync one runs in ``call`` and in the sync
+decorator, the async one in ``acall`` and in the async decorator; each is written
+out in both places because a call through a helper would cost a third of the
+breaker's overhead, and ``tests/test_entry_points.py`` runs every behavioural
+scenario through every entry point so that they cannot drift. Everything off the
+fast path goes through :meth:`Drivers._call` / :meth:`Drivers._acall`, and those
+through the admission and recording steps of ``_recording.py``.
 
 ``request_timeout`` is enforced for the async drivers by ``_deadline.py``; a sync
 call cannot be interrupted from outside, so it is only offered to integrations there.
@@ -69,10 +67,6 @@ class Drivers(BreakerCore):
             CircuitOpenError: The breaker rejected the call and no fallback served it.
             TypeError: ``fn`` is a coroutine function; use :meth:`acall`.
         """
-        return self._run(fn, args, kwargs)
-
-    def _run(self, fn: Callable[..., T], args: Any, kwargs: Any) -> T:
-        """The sync fast path, shared by ``call`` and the sync decorator."""
         if self._fast:
             try:
                 result = fn(*args, **kwargs)
@@ -219,11 +213,25 @@ class Drivers(BreakerCore):
         return self._wrap_sync(fn)
 
     def _wrap_sync(self, fn: Callable[P, T]) -> Callable[P, T]:
-        run = self._run
+        breaker = self
 
         @functools.wraps(fn)
         def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
-            return run(fn, args, kwargs)
+            fast = breaker._fast
+            if fast:  # the fast path of `call`
+                try:
+                    result = fn(*args, **kwargs)
+                except BaseException as exc:
+                    breaker._exit_error(exc, CALL, None)
+                    raise
+                if result.__class__ is CoroutineType:
+                    breaker._refuse_coroutine(result, CALL)
+                if fast == FAST_ROLL and breaker.clock() >= breaker._window.roll_at:
+                    breaker._roll()
+                elif not next(breaker._tickets) & SAMPLE_MASK:
+                    breaker._sample_next()
+                return result
+            return breaker._call(fn, args, kwargs)
 
         return guarded
 
@@ -233,7 +241,7 @@ class Drivers(BreakerCore):
         @functools.wraps(fn)
         async def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
             fast = breaker._fast
-            if fast:  # acall's fast path (see the module docstring)
+            if fast:  # the fast path of `acall`
                 try:
                     result = await fn(*args, **kwargs)
                 except BaseException as exc:
