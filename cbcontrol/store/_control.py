@@ -34,7 +34,6 @@ from typing import TYPE_CHECKING, Any, Self
 
 from cbcontrol._limits import MAX_TEXT_CHARS, clip
 from cbcontrol._names import check_name
-from cbcontrol.config._layout import CONFIG_FIELDS, SPEC_SHAPE, as_read, conforms
 from cbcontrol.exceptions import (
     ConfigError,
     StoreConflictError,
@@ -45,7 +44,7 @@ from cbcontrol.store._port import Scope
 from cbcontrol.store._status import digest, instance_document
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Generator, Mapping, Sequence
+    from collections.abc import Callable, Generator, Mapping
 
     from cbcontrol.config._models import BreakerSpec, InstanceStatus, PresetSpec
     from cbcontrol.store._port import Document, StoreBackend, Update
@@ -80,9 +79,7 @@ class StoredSpec:
     """
     A breaker's desired state as stored, validated when first asked.
 
-    Validating loads pydantic (~100 ms for a command-line tool). A tool that reads
-    the instances' statuses anyway can skip it with :meth:`confirmed_by` when live
-    instances applied this very document.
+    Validating loads pydantic; reading the document as stored does not.
 
     Attributes:
         name: The breaker.
@@ -98,10 +95,6 @@ class StoredSpec:
     data: Mapping[str, Any]
     origin: str
     read_error: str | None = None
-    # The spec as read, once live instances confirmed it (see confirmed_by).
-    _confirmed: dict[str, Any] | None = field(
-        default=None, init=False, repr=False, compare=False
-    )
 
     @cached_property
     def _validated(self) -> tuple[BreakerSpec, str | None]:
@@ -122,9 +115,7 @@ class StoredSpec:
 
     @property
     def error(self) -> str | None:
-        """Why the stored document is invalid, if it is (``spec`` is then empty)."""
-        if self._confirmed is not None:
-            return None
+        """Why the stored document is invalid, if it is (validates it: pydantic)."""
         if self.read_error is not None:
             return self.read_error
         return self._validated[1]
@@ -139,59 +130,6 @@ class StoredSpec:
     def digest(self) -> str | None:
         """The digest instances report once they applied exactly this document."""
         return None if self.read_error is not None else digest(dict(self.data))
-
-    @property
-    def document(self) -> dict[str, Any]:
-        """
-        The spec as the library reads it: durations in seconds, floats as floats.
-
-        That is ``spec.model_dump(mode="json", exclude_unset=True)``, or the data as
-        stored when it is invalid.
-        """
-        if self._confirmed is not None:
-            return dict(self._confirmed)
-        if self.error is not None:
-            return dict(self.data)
-        if conforms(self.data, SPEC_SHAPE):  # the model keeps all but config values
-            read = {
-                f: as_read(f, self.data[f]) for f in CONFIG_FIELDS if f in self.data
-            }
-            return {**self.data, **read}
-        return self.spec.model_dump(mode="json", exclude_unset=True)
-
-    def confirmed_by(self, statuses: Sequence[Mapping[str, Any]]) -> bool:
-        """
-        Count this spec as valid, without validating it, if live instances applied it.
-
-        ``statuses`` are the documents (:meth:`ControlStore.instance_documents`) of
-        every live instance that has this breaker. They confirm the spec when each
-        one reports this document's digest applied without error (an instance
-        validated exactly these bytes) and the spec keeps its other keys as its
-        model would (an override's ``until``, which the model rewrites, does not).
-        Then :attr:`error` and :attr:`document` need no validation.
-        """
-        if self._confirmed is None and "_validated" not in self.__dict__:
-            object.__setattr__(self, "_confirmed", self._confirm(statuses))
-        return self._confirmed is not None
-
-    def _confirm(self, statuses: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
-        if not statuses or self.digest is None or not conforms(self.data, SPEC_SHAPE):
-            return None
-        for status in statuses:
-            breaker = (status.get("breakers") or {}).get(self.name)
-            if (
-                not isinstance(breaker, dict)
-                or breaker.get("observed_digest") != self.digest
-                or breaker.get("error") is not None
-            ):
-                return None
-        try:
-            read = {
-                f: as_read(f, self.data[f]) for f in CONFIG_FIELDS if f in self.data
-            }
-        except (TypeError, ValueError, ArithmeticError):
-            return None
-        return {**self.data, **read}
 
 
 @dataclass(frozen=True, slots=True)

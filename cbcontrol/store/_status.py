@@ -31,9 +31,9 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
-from cbcontrol.config._layout import CONFIG_FIELDS, STATUS_FORMAT, as_read
+from cbcontrol.config._fields import CONFIG_FIELDS, as_read
 from cbcontrol.config._merge import (
     Layer,
     merge,
@@ -58,6 +58,13 @@ __all__ = [
     "utc_text",
 ]
 
+STATUS_FORMAT: Final = 2
+"""
+The layout of reported state (``docs/store.md``), published in each identity.
+
+2: an identity under ``instances/<id>`` and one record per breaker under
+``status/<breaker>/<id>``; 1: one ``InstanceStatus`` document per instance.
+"""
 COUNTERS = ("calls", "successes", "failures", "ignored", "rejections", "fallbacks")
 """The order of the ``calls`` array (then ``slow_calls``)."""
 WINDOW = ("window_calls", "failure_rate", "slow_call_rate", "consecutive_failures")
