@@ -469,6 +469,7 @@ class ControlPlane:
             heartbeat_at=datetime.now(UTC),
             version=_version(),
             store=self._store_name,
+            labels=dict(self._labels),
             breakers={
                 name: _breaker_status(m, errors.get(f"breakers/{name}"))
                 for name, m in managed

@@ -536,6 +536,8 @@ class BreakerStatus(BaseModel):
     """The spec generation this instance last applied."""
     observed_digest: str | None = None
     """The digest of the spec document it applied (None: no spec)."""
+    rejected_digest: str | None = None
+    """The digest of a spec document it rejected as invalid, if any."""
     effective: dict[str, FieldValue] = Field(default_factory=dict)
     """Every effective field with its source."""
     stats: BreakerStats = Field(default_factory=BreakerStats)
@@ -582,6 +584,12 @@ class InstanceStatus(BaseModel):
     """cbcontrol's version in the process."""
     store: str = ""
     """The store the process reads."""
+    labels: dict[str, str] = Field(default_factory=dict)
+    """Its labels (``app``, ``host``, ``instance``, ``CBCONTROL_LABELS``)."""
+    heartbeat_age_s: float | None = None
+    """Seconds since its last heartbeat, as the store tells (None if it cannot)."""
+    liveness: Literal["live", "stale", "lost"] = "live"
+    """``stale``: its heartbeat is late; ``lost``: none for the TTL (listed a while)."""
     breakers: dict[str, BreakerStatus] = Field(default_factory=dict)
     """Its breakers by name."""
     errors: dict[str, str] = Field(default_factory=dict)

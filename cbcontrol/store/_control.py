@@ -45,7 +45,9 @@ from cbcontrol.store._status import digest, instance_document
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator, Mapping
+    from pathlib import Path
 
+    from cbcontrol._labels import Selector
     from cbcontrol.config._models import BreakerSpec, InstanceStatus, PresetSpec
     from cbcontrol.store._port import Document, StoreBackend, Update
     from cbcontrol.store._url import StoreURL
@@ -72,6 +74,7 @@ METADATA = ("generation", "updated_by", "updated_at", "reason")
 _CAS_ATTEMPTS = 50
 _RETRY_S = (0.05, 0.1, 0.2, 0.4, 0.8)
 _WATCH_FRAME_S = 0.25
+_REFRESH_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -158,16 +161,22 @@ class Ack:
     How far a write has been applied across the fleet.
 
     Attributes:
-        applied: Live instances with the breaker that applied the document.
-        instances: Live instances with the breaker.
+        applied: Live instances with the breaker (matching the selector, if any)
+            that applied the document.
+        instances: Live instances with the breaker (matching the selector, if any).
         elapsed_s: Seconds waited.
         pending: Instance ids that have not applied it.
+        live: Live instances with the breaker, matching or not.
+
+    .. versionchanged:: 0.3.0
+       ``live``: acknowledgements of a targeted change count matching instances.
     """
 
     applied: int
     instances: int
     elapsed_s: float
     pending: tuple[str, ...] = ()
+    live: int | None = None
 
     @property
     def complete(self) -> bool:
@@ -187,7 +196,11 @@ class HistoryRecord:
         action: ``set``, ``unset``, ``trip``, ``bypass``, ``reset``, ``apply``, ...
         reason: Why, as given with ``--reason``.
         generation: The spec's generation after the change.
-        changes: ``{field: [old, new]}``.
+        changes: ``{field: [old, new]}`` (a scope's fields as ``field[selector]``).
+        selector: The instances a targeted change was for (None: all).
+
+    .. versionchanged:: 0.3.0
+       ``selector``.
     """
 
     name: str
@@ -197,6 +210,7 @@ class HistoryRecord:
     reason: str | None
     generation: int
     changes: Mapping[str, list[Any]]
+    selector: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The record as stored."""
@@ -208,6 +222,7 @@ class HistoryRecord:
             "reason": self.reason,
             "generation": self.generation,
             "changes": dict(self.changes),
+            "selector": self.selector,
         }
 
     @classmethod
@@ -215,6 +230,7 @@ class HistoryRecord:
         """Read a stored record (raises KeyError, TypeError or ValueError if bad)."""
         changes = data.get("changes", {})
         reason = data.get("reason")
+        selector = data.get("selector")
         return cls(
             name=str(data["name"]),
             at=str(data["at"]),
@@ -223,6 +239,7 @@ class HistoryRecord:
             reason=None if reason is None else str(reason),
             generation=int(data.get("generation", 0)),
             changes=dict(changes) if isinstance(changes, dict) else {},
+            selector=selector if isinstance(selector, str) else None,
         )
 
 
@@ -264,9 +281,18 @@ class _Tracked:
 
     def __init__(self) -> None:
         self.docs: dict[tuple[str, str, str], Document] = {}
+        self.started = False  # an update came
+        self.taken = 0  # updates taken
+        self.stale: str | None = "connecting to the store"  # the store's last error
 
     def take(self, update: Update) -> None:
+        self.started = True
+        self.taken += 1
+        if update.error is not None:
+            self.stale = update.error
+            return
         if update.complete:
+            self.stale = None
             self.docs.clear()
         for doc in update.documents:
             if doc.data is None and doc.error is None:
@@ -353,6 +379,7 @@ class ControlStore:
         reason: str | None = None,
         action: str = "set",
         timeout: float = 10.0,
+        selector: str | None = None,
     ) -> WriteResult:
         """
         Change one breaker's spec safely against concurrent writers and failures.
@@ -366,6 +393,7 @@ class ControlStore:
             action: What kind of change, for the history.
             timeout: Seconds to keep retrying while the store is unavailable (an
                 etcd leader change, a restart).
+            selector: The instances a targeted change is for, for the history.
 
         Raises:
             ConfigError: The name, the reason or the new document is invalid, alone
@@ -419,6 +447,7 @@ class ControlStore:
                     reason=reason,
                     generation=generation,
                     changes={k: [o, n] for k, (o, n) in attempt_changes.items()},
+                    selector=selector,
                 ).to_json()
                 attempt = new
                 if self.backend.commit_spec(name, new, state, record):
@@ -538,7 +567,7 @@ class ControlStore:
     def _view(self, tracked: _Tracked, stale: str | None = None) -> StoreView:
         specs: dict[str, StoredSpec] = {}
         presets: dict[str, tuple[Mapping[str, Any], str]] = {}
-        identities: dict[str, Mapping[str, Any]] = {}
+        identities: dict[str, Document] = {}
         records: dict[str, dict[str, Mapping[str, Any]]] = {}
         invalid: dict[str, str] = {}
         epoch = None
@@ -550,7 +579,7 @@ class ControlStore:
             elif kind == "epoch":
                 epoch = doc.data
             elif kind == "instances" and doc.data is not None:
-                identities[name] = doc.data
+                identities[name] = doc
             elif kind == "status" and doc.data is not None:
                 records.setdefault(instance, {})[name] = doc.data
             elif doc.error is not None:
@@ -562,12 +591,13 @@ class ControlStore:
         now = time.time()
         instances = [
             instance_document(
-                identity,
+                identity.data or {},
                 records.get(instance_id, {}),
                 specs=spec_index,
                 layer=self.backend.layer,
                 store_presets=presets,
                 now=now,
+                age=identity.age,
             )
             for instance_id, identity in identities.items()
         ]
@@ -606,6 +636,7 @@ class ControlStore:
         progress: Callable[[Ack], object] | None = None,
         *,
         digest: str | None = None,
+        selector: str | None = None,
     ) -> Ack:
         """
         Wait until every live instance that has breaker ``name`` applied a document.
@@ -614,17 +645,28 @@ class ControlStore:
         the stored spec that superseded it (a later write, of a higher generation):
         an instance that is stale, frozen or reports a generation the store does not
         hold is never counted. Without ``digest``, once it reports ``generation`` or
-        a later one. Returns the last :class:`Ack` seen, complete or not when
-        ``timeout`` passed.
+        a later one. With ``selector`` (a targeted change), only the instances whose
+        labels it matches are waited for and counted (``Ack.live`` counts them all).
+        Returns the last :class:`Ack` seen, complete or not when ``timeout`` passed.
+
+        Raises:
+            ConfigError: ``selector`` is malformed.
+
+        .. versionchanged:: 0.3.0
+           ``selector``.
         """
+        from cbcontrol._labels import Selector
+
+        chosen = None if selector is None else Selector.parse(selector)
         start = time.monotonic()
         stop = threading.Event()
         timer = threading.Timer(max(0.0, timeout), stop.set)
         timer.daemon = True
         timer.start()
-        waiting = _Waiting(name, generation, digest)
+        waiting = _Waiting(name, generation, digest, chosen)
         ack = waiting.ack(start)
-        scope = Scope(desired=True, status=True, breaker=name, whole=False)
+        # A selector needs the instances' identities (their labels) too.
+        scope = Scope(desired=True, status=True, breaker=name, whole=bool(chosen))
         watch = self.backend.watch(scope, stop)
         try:
             for update in watch:
@@ -654,9 +696,11 @@ class ControlStore:
         """
         Views of the store as it changes (the first at once), until ``stop`` is set.
 
-        A frame comes at most every quarter second. While the store fails or hangs,
-        the frame's ``stale`` says so, and its data is the last known. Close the
-        generator (or exhaust it) to release the watch.
+        A frame comes at most every quarter second, and every two seconds at least
+        (instances' heartbeat ages are read again then: a late or lost instance
+        shows without an event). While the store fails or hangs, the frame's
+        ``stale`` says so, and its data is the last known. Close the generator (or
+        exhaust it) to release the watch.
         """
         changes: queue.Queue[Update | None] = queue.Queue()
 
@@ -670,31 +714,38 @@ class ControlStore:
         thread = threading.Thread(target=follow, name="cbctl-watch", daemon=True)
         thread.start()
         tracked = _Tracked()
-        stale: str | None = "connecting to the store"
+        refresh_at = time.monotonic() + _REFRESH_S
+        drawn = -1
         try:
             while not stop.is_set():
-                try:
-                    update = changes.get(timeout=_WATCH_FRAME_S)
-                except queue.Empty:
+                if not _drain(changes, tracked, _WATCH_FRAME_S):
+                    return  # the backend's watch ended
+                due = tracked.started and time.monotonic() >= refresh_at
+                if tracked.taken == drawn and not due:
                     continue
-                while update is not None:  # take every update waiting, then draw
-                    if update.error is not None:
-                        stale = update.error
-                    else:
-                        tracked.take(update)
-                        if update.complete:
-                            stale = None
-                    try:
-                        update = changes.get_nowait()
-                    except queue.Empty:
-                        break
-                if update is None:
-                    return
-                yield self._view(tracked, stale)
+                if due:
+                    if tracked.stale is None:
+                        self._refresh_ages(tracked)
+                    refresh_at = time.monotonic() + _REFRESH_S
+                drawn = tracked.taken
+                yield self._view(tracked, tracked.stale)
                 stop.wait(_WATCH_FRAME_S)
         finally:
             stop.set()
             thread.join(timeout=5.0)
+
+    def _refresh_ages(self, tracked: _Tracked) -> None:
+        """Read the instances' identities again: their heartbeat ages moved on."""
+        try:
+            update = self.backend.read(Scope(status=True, records=False))
+        except StoreError as exc:
+            logger.debug("reading heartbeat ages failed: %s", exc)
+            return
+        for key in [k for k in tracked.docs if k[0] == "instances"]:
+            del tracked.docs[key]
+        for doc in update.documents:
+            if doc.kind == "instances":
+                tracked.docs[doc.key] = doc
 
     def close(self) -> None:
         """Release the store's connections."""
@@ -711,16 +762,43 @@ class ControlStore:
     def _validate(
         self, name: str, data: Mapping[str, Any], presets: Mapping[str, PresetSpec]
     ) -> None:
-        from cbcontrol.config._builder import layer_from_spec, validate_spec
-        from cbcontrol.config._merge import builtin_presets, merge_presets, resolve
+        """
+        Validate a spec as instances will: alone, then resolved over the presets.
 
-        origin = f"{self.backend.layer}:breakers/{name}"
+        Each scope is resolved over the unscoped fields on its own (which scopes an
+        instance combines depends on its labels, unknown here).
+        """
+        from cbcontrol.config._builder import layer_from_spec, scopes_of, validate_spec
+        from cbcontrol.config._merge import (
+            builtin_presets,
+            merge_presets,
+            resolve,
+            scoped_origin,
+            spec_layer,
+        )
+
+        kind = self.backend.layer
+        origin = f"{kind}:breakers/{name}"
         spec = validate_spec(name, data, origin)
         table = merge_presets(
             builtin_presets(),
             {n: (p.config_values(), "store") for n, p in presets.items()},
         )
-        resolve(name, [layer_from_spec(self.backend.layer, spec, origin)], table)
+        unscoped = layer_from_spec(kind, spec, origin)
+        resolve(name, [unscoped], table)
+        for scope in scopes_of(spec):
+            where = scoped_origin(origin, str(scope.selector))
+            layer = spec_layer(kind, scope.values, scope.preset, where)
+            resolve(name, [unscoped, layer], table)
+
+    def delete_preset(self, name: str) -> bool:
+        """
+        Remove a preset from the store; returns whether there was one.
+
+        .. versionadded:: 0.3.0
+        """
+        check_name("preset", name, "ControlStore.delete_preset()")
+        return self.backend.delete_preset(name)
 
 
 def open_store(
@@ -729,6 +807,7 @@ def open_store(
     namespace: str | None = None,
     environ: Mapping[str, str] | None = None,
     timeout: float = 2.5,
+    create: bool = False,
 ) -> ControlStore:
     """
     Open a store for reading and changing desired state (what ``cbctl`` uses).
@@ -736,15 +815,21 @@ def open_store(
     Args:
         url: As for :func:`cbcontrol.connect` (a URL, or a backend); default
             ``CBCONTROL_STORE``, else ``./cbcontrol.yaml``.
-        namespace: Overrides the URL's namespace.
+        namespace: Overrides the URL's namespace (etcd only: a file store has none).
         environ: Environment to read instead of :data:`os.environ`.
         timeout: Seconds each etcd call may take.
+        create: Create a file store that does not exist yet (``version: 1``). An
+            operator's tool otherwise refuses a missing file: a mistyped path would
+            show an empty fleet, and a write would create a new file.
 
     Raises:
-        ConfigError: The URL is invalid, or names the memory store (which only
-            exists inside one process).
+        ConfigError: The URL is invalid, names the memory store (which only exists
+            inside one process), or ``namespace`` is given for a file store.
+        StoreError: The file store does not exist and ``create`` is False.
 
     .. versionadded:: 0.1.0
+    .. versionchanged:: 0.3.0
+       ``create``; ``namespace`` is refused for a file store.
     """
     from cbcontrol.store._open import open_backend
     from cbcontrol.store._url import parse_store_url
@@ -752,7 +837,15 @@ def open_store(
     if url is not None and not isinstance(url, str):
         return ControlStore(url)
     env = os.environ if environ is None else environ
-    store = parse_store_url(url, environ=env, namespace=namespace)
+    store = parse_store_url(url, environ=env)
+    if namespace is not None:
+        if store.scheme == "file":
+            rule = (
+                "applies to etcd stores only: a file store has no namespaces (use "
+                "another file instead)"
+            )
+            raise ConfigError(rule, field="namespace", value=namespace, source="cbctl")
+        store = parse_store_url(url, environ=env, namespace=namespace)
     backend = open_backend(store, environ=env, timeout=timeout)
     if backend is None:
         rule = (
@@ -760,7 +853,29 @@ def open_store(
             "(file://PATH or etcd://HOST:PORT/NAMESPACE)"
         )
         raise ConfigError(rule, field="store", value=str(store), source="cbctl")
+    if store.path is not None:
+        _check_file(store.path, create=create)
     return ControlStore(backend, store)
+
+
+def _check_file(path: Path, *, create: bool) -> None:
+    """A file store must exist, unless asked to create it (its directory must)."""
+    if path.exists():
+        return
+    if not create:
+        msg = (
+            f'store file "{path}" does not exist: check the path (--store, '
+            "CBCONTROL_STORE); to start a new store there, write with --create"
+        )
+        raise StoreError(msg, store=f"file:{path}")
+    try:
+        with path.open("x", encoding="utf-8") as file:
+            file.write("version: 1\n")
+    except FileExistsError:
+        return
+    except OSError as exc:
+        msg = f'cannot create store file "{path}": {exc.strerror or exc}'
+        raise StoreError(msg, store=f"file:{path}") from exc
 
 
 # -- helpers -------------------------------------------------------------------------
@@ -780,8 +895,36 @@ def _check_text(what: str, text: str | None) -> None:
         raise ConfigError(rule, field=what, value=text[:60] + "...", source="cbctl")
 
 
+def flatten(document: Mapping[str, Any]) -> dict[str, Any]:
+    """
+    A spec with each scope's keys as ``key[selector]``: one level, for diffs.
+
+    ``{"scopes": [{"selector": "zone=eu-1", "max_failures": 2}]}`` becomes
+    ``{"max_failures[zone=eu-1]": 2}`` (the selector in its canonical text).
+    """
+    from cbcontrol._labels import Selector
+
+    out = {k: v for k, v in document.items() if k != "scopes"}
+    scopes = document.get("scopes")
+    if not isinstance(scopes, list):
+        if scopes is not None:
+            out["scopes"] = scopes
+        return out
+    for scope in scopes:
+        if not isinstance(scope, dict):
+            continue
+        text = str(scope.get("selector"))
+        with contextlib.suppress(ConfigError):
+            text = str(Selector.parse(text))
+        for key, value in scope.items():
+            if key != "selector":
+                out[f"{key}[{text}]"] = value
+    return out
+
+
 def _diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
     """``{key: (old, new)}`` of what changed; an added explicit null is a change."""
+    old, new = flatten(old), flatten(new)
     keys = (set(old) | set(new)) - set(METADATA)
     return {
         k: (old.get(k), new.get(k))
@@ -790,18 +933,49 @@ def _diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, tuple[Any
     }
 
 
+def _drain(
+    changes: queue.Queue[Update | None], tracked: _Tracked, timeout: float
+) -> bool:
+    """Take the updates waiting (the first within ``timeout``); False at the end."""
+    try:
+        update = changes.get(timeout=timeout)
+    except queue.Empty:
+        return True
+    while update is not None:
+        tracked.take(update)
+        try:
+            update = changes.get_nowait()
+        except queue.Empty:
+            return True
+    return False
+
+
 class _Waiting:
     """What :meth:`ControlStore.wait_applied` follows: the spec, and the records."""
 
-    def __init__(self, name: str, generation: int, digest: str | None) -> None:
+    def __init__(
+        self,
+        name: str,
+        generation: int,
+        digest: str | None,
+        selector: Selector | None = None,
+    ) -> None:
         self.name, self.generation, self.digest = name, generation, digest
+        self.selector = selector
         self.observed: dict[str, tuple[int, str | None]] = {}
+        self.labels: dict[str, Mapping[str, Any]] = {}
         self.current: tuple[int, str | None] = (generation, digest)
 
     def take(self, update: Update) -> None:
         if update.complete:
             self.observed.clear()
+            self.labels.clear()
         for doc in update.documents:
+            if doc.kind == "instances":
+                found = (doc.data or {}).get("labels")
+                if isinstance(found, dict):
+                    self.labels[doc.name] = found
+                continue
             if doc.name != self.name:
                 continue
             data = doc.data
@@ -823,12 +997,20 @@ class _Waiting:
         return self.current[0] > self.generation and seen == self.current
 
     def ack(self, start: float) -> Ack:
+        live = len(self.observed)
         observed = self.observed
+        if self.selector is not None:
+            chosen = self.selector
+            observed = {
+                i: seen
+                for i, seen in observed.items()
+                if chosen.matches(self.labels.get(i, {}))
+            }
         pending = tuple(
             sorted(i for i, seen in observed.items() if not self.applied(seen))
         )
         elapsed = time.monotonic() - start
-        return Ack(len(observed) - len(pending), len(observed), elapsed, pending)
+        return Ack(len(observed) - len(pending), len(observed), elapsed, pending, live)
 
 
 def _started(document: Mapping[str, Any]) -> tuple[str, str]:
