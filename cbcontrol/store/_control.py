@@ -49,7 +49,7 @@ if TYPE_CHECKING:
 
     from cbcontrol._labels import Selector
     from cbcontrol.config._models import BreakerSpec, InstanceStatus, PresetSpec
-    from cbcontrol.store._port import Document, StoreBackend, Update
+    from cbcontrol.store._port import Document, SpecState, StoreBackend, Update
     from cbcontrol.store._url import StoreURL
 
 # The config layer (pydantic) is imported where a document is validated, not here:
@@ -380,6 +380,7 @@ class ControlStore:
         action: str = "set",
         timeout: float = 10.0,
         selector: str | None = None,
+        dry_run: bool = False,
     ) -> WriteResult:
         """
         Change one breaker's spec safely against concurrent writers and failures.
@@ -394,6 +395,8 @@ class ControlStore:
             timeout: Seconds to keep retrying while the store is unavailable (an
                 etcd leader change, a restart).
             selector: The instances a targeted change is for, for the history.
+            dry_run: Validate and say what would change, write nothing (the result's
+                generation is the one the write would get; its digest is None).
 
         Raises:
             ConfigError: The name, the reason or the new document is invalid, alone
@@ -406,53 +409,38 @@ class ControlStore:
         _check_text("actor", actor)
         deadline = time.monotonic() + timeout
         presets = self._retrying(self.store_presets, deadline)
-        self._retrying(lambda: self._ensure_epoch(actor), deadline)
-        attempt: dict[str, Any] | None = None
-        attempt_changes: dict[str, tuple[Any, Any]] = {}
-        outcome: WriteResult | None = None
+        if not dry_run:
+            self._retrying(lambda: self._ensure_epoch(actor), deadline)
+        attempt: _Attempt | None = None
         conflicts = 0
-        while outcome is None:
+        while True:
             try:
                 state = self.backend.load_spec(name)
-                if attempt is not None and state.data == attempt:
+                if attempt is not None and state.data == attempt.document:
                     # Our write landed though its answer was lost (a leader change).
-                    outcome = self._result(name, attempt, state, attempt_changes)
-                    break
-                attempt = None
-                old = dict(state.data or {})
-                new = change({k: v for k, v in old.items() if k not in METADATA})
-                floor = state.floor
-                attempt_changes = (
-                    _diff(old, new)
-                    if state.error is None
-                    else {k: (None, v) for k, v in new.items()}
-                )
-                if not attempt_changes and state.error is None:
-                    outcome = WriteResult(
-                        name, _int(old.get("generation")), changed=False
-                    )
-                    break
-                generation = max(_int(old.get("generation")), floor) + 1
-                new.update(generation=generation, updated_by=actor, updated_at=_now())
-                if reason is not None:
-                    new["reason"] = reason
-                else:
-                    new.pop("reason", None)
-                self._validate(name, new, presets)
-                record = HistoryRecord(
-                    name=name,
-                    at=new["updated_at"],
+                    return self._result(name, attempt.document, attempt.changes)
+                attempt = _Attempt.make(
+                    name,
+                    state,
+                    change,
                     actor=actor,
-                    action=action,
                     reason=reason,
-                    generation=generation,
-                    changes={k: [o, n] for k, (o, n) in attempt_changes.items()},
+                    action=action,
                     selector=selector,
-                ).to_json()
-                attempt = new
-                if self.backend.commit_spec(name, new, state, record):
-                    outcome = self._result(name, new, state, attempt_changes)
-                    break
+                )
+                if not attempt.changes and state.error is None:
+                    generation = _int((state.data or {}).get("generation"))
+                    return WriteResult(name, generation, changed=False)
+                self._validate(name, attempt.document, presets)
+                if dry_run:
+                    generation = attempt.record["generation"]
+                    return WriteResult(
+                        name, generation, changed=True, changes=attempt.changes
+                    )
+                if self.backend.commit_spec(
+                    name, attempt.document, state, attempt.record
+                ):
+                    return self._result(name, attempt.document, attempt.changes)
                 attempt = None
                 conflicts += 1
                 if conflicts >= _CAS_ATTEMPTS:
@@ -464,13 +452,11 @@ class ControlStore:
                     raise
                 logger.info("writing breaker %s: %s; retrying", name, exc)
                 conflicts += 1
-        return outcome
 
     @staticmethod
     def _result(
-        name: str, new: Mapping[str, Any], state: object, changes: Mapping[str, Any]
+        name: str, new: Mapping[str, Any], changes: Mapping[str, Any]
     ) -> WriteResult:
-        del state
         return WriteResult(
             name,
             int(new["generation"]),
@@ -762,34 +748,7 @@ class ControlStore:
     def _validate(
         self, name: str, data: Mapping[str, Any], presets: Mapping[str, PresetSpec]
     ) -> None:
-        """
-        Validate a spec as instances will: alone, then resolved over the presets.
-
-        Each scope is resolved over the unscoped fields on its own (which scopes an
-        instance combines depends on its labels, unknown here).
-        """
-        from cbcontrol.config._builder import layer_from_spec, scopes_of, validate_spec
-        from cbcontrol.config._merge import (
-            builtin_presets,
-            merge_presets,
-            resolve,
-            scoped_origin,
-            spec_layer,
-        )
-
-        kind = self.backend.layer
-        origin = f"{kind}:breakers/{name}"
-        spec = validate_spec(name, data, origin)
-        table = merge_presets(
-            builtin_presets(),
-            {n: (p.config_values(), "store") for n, p in presets.items()},
-        )
-        unscoped = layer_from_spec(kind, spec, origin)
-        resolve(name, [unscoped], table)
-        for scope in scopes_of(spec):
-            where = scoped_origin(origin, str(scope.selector))
-            layer = spec_layer(kind, scope.values, scope.preset, where)
-            resolve(name, [unscoped, layer], table)
+        check_spec(name, data, presets, self.backend.layer)
 
     def delete_preset(self, name: str) -> bool:
         """
@@ -799,6 +758,49 @@ class ControlStore:
         """
         check_name("preset", name, "ControlStore.delete_preset()")
         return self.backend.delete_preset(name)
+
+
+def check_spec(
+    name: str,
+    data: Mapping[str, Any],
+    presets: Mapping[str, PresetSpec],
+    layer: str = "etcd",
+    origin: str | None = None,
+) -> None:
+    """
+    Validate a spec as instances will: alone, then resolved over the presets.
+
+    ``presets`` are the store's (the built-in ones are under them). Each scope is
+    resolved over the unscoped fields on its own (which scopes an instance combines
+    depends on its labels, unknown here).
+
+    Raises:
+        ConfigError: The first error, naming field, value, source and rule.
+    """
+    from cbcontrol.config._builder import layer_from_spec, scopes_of, validate_spec
+    from cbcontrol.config._merge import (
+        builtin_presets,
+        merge_presets,
+        resolve,
+        scoped_origin,
+        spec_layer,
+    )
+
+    origin = origin or f"{layer}:breakers/{name}"
+    spec = validate_spec(name, data, origin)
+    table = merge_presets(
+        builtin_presets(),
+        {n: (p.config_values(), "store") for n, p in presets.items()},
+    )
+    unscoped = layer_from_spec(layer, spec, origin)
+    resolve(name, [unscoped], table)
+    for scope in scopes_of(spec):
+        where = scoped_origin(origin, str(scope.selector))
+        resolve(
+            name,
+            [unscoped, spec_layer(layer, scope.values, scope.preset, where)],
+            table,
+        )
 
 
 def open_store(
@@ -948,6 +950,52 @@ def _drain(
         except queue.Empty:
             return True
     return False
+
+
+@dataclass(frozen=True, slots=True)
+class _Attempt:
+    """One try of a write: the new document, what it changes, its history record."""
+
+    document: dict[str, Any]
+    changes: dict[str, tuple[Any, Any]]
+    record: dict[str, Any]
+
+    @classmethod
+    def make(
+        cls,
+        name: str,
+        state: SpecState,
+        change: Callable[[dict[str, Any]], dict[str, Any]],
+        *,
+        actor: str,
+        reason: str | None,
+        action: str,
+        selector: str | None,
+    ) -> _Attempt:
+        old = dict(state.data or {})
+        new = change({k: v for k, v in old.items() if k not in METADATA})
+        changes = (
+            _diff(old, new)
+            if state.error is None
+            else {k: (None, v) for k, v in flatten(new).items()}
+        )
+        generation = max(_int(old.get("generation")), state.floor) + 1
+        new.update(generation=generation, updated_by=actor, updated_at=_now())
+        if reason is not None:
+            new["reason"] = reason
+        else:
+            new.pop("reason", None)
+        record = HistoryRecord(
+            name=name,
+            at=new["updated_at"],
+            actor=actor,
+            action=action,
+            reason=reason,
+            generation=generation,
+            changes={k: [o, n] for k, (o, n) in changes.items()},
+            selector=selector,
+        ).to_json()
+        return cls(new, changes, record)
 
 
 class _Waiting:
