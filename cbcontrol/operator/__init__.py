@@ -45,7 +45,12 @@ if TYPE_CHECKING:
         PresetView,
         open_operator,
     )
-    from cbcontrol.operator._plan import CheckedDocument, Plan, PlannedChange
+    from cbcontrol.operator._plan import (
+        CheckedDocument,
+        Plan,
+        PlannedChange,
+        check_document,
+    )
     from cbcontrol.operator._views import (
         BreakerView,
         Difference,
@@ -82,6 +87,7 @@ __all__ = [
     "ScopeView",
     "Selector",
     "SpecView",
+    "check_document",
     "open_operator",
     "parse_labels",
     "parse_text",
@@ -113,6 +119,7 @@ _LAZY = {
     "ScopeView": "cbcontrol.operator._views",
     "Selector": "cbcontrol._labels",
     "SpecView": "cbcontrol.operator._views",
+    "check_document": "cbcontrol.operator._plan",
     "open_operator": "cbcontrol.operator._operator",
     "parse_labels": "cbcontrol._labels",
     "parse_text": "cbcontrol.config._fields",

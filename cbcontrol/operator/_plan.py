@@ -164,7 +164,9 @@ def _message(error: Mapping[str, Any]) -> str:
     if error["type"] == "missing":
         return f"{path}: is required"
     rule = _rule(error)
-    got = f", got {error['input']!r}" if "input" in error else ""
+    got = (
+        f", got {error['input']!r}" if "input" in error and ", got " not in rule else ""
+    )
     return f"{path}: {rule}{got}"
 
 

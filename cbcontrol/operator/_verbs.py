@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from cbcontrol.config._fields import CONFIG_FIELDS
+from cbcontrol.config._fields import CONFIG_FIELDS, as_read
 from cbcontrol.exceptions import ConfigError
 
 if TYPE_CHECKING:
@@ -83,7 +83,10 @@ def set_fields(
     """Set config fields (and the preset choice) of a breaker or of one scope."""
 
     def edit(part: dict[str, Any]) -> dict[str, Any]:
-        new = {**part, **values}
+        new = dict(part)
+        for key, value in values.items():
+            if key not in part or not _same(key, part[key], value):
+                new[key] = value  # else keep the text as stored: 30s is 30
         if preset is not None:
             new["preset"] = preset
         return new
@@ -91,6 +94,14 @@ def set_fields(
     if selector is None:
         return edit
     return lambda doc: _with_scope(doc, selector, edit)
+
+
+def _same(key: str, old: object, new: object) -> bool:
+    """Whether two stored values of a field mean the same (``30s`` and ``30``)."""
+    try:
+        return bool(as_read(key, old) == as_read(key, new))
+    except (TypeError, ValueError):
+        return False
 
 
 def unset_fields(

@@ -821,8 +821,9 @@ def open_store(
         environ: Environment to read instead of :data:`os.environ`.
         timeout: Seconds each etcd call may take.
         create: Create a file store that does not exist yet (``version: 1``). An
-            operator's tool otherwise refuses a missing file: a mistyped path would
-            show an empty fleet, and a write would create a new file.
+            operator's tool otherwise refuses a file store that neither exists nor
+            has instances reporting to it: a mistyped path would show an empty
+            fleet, and a write would create a new file.
 
     Raises:
         ConfigError: The URL is invalid, names the memory store (which only exists
@@ -856,13 +857,20 @@ def open_store(
         )
         raise ConfigError(rule, field="store", value=str(store), source="cbctl")
     if store.path is not None:
-        _check_file(store.path, create=create)
+        _check_file(store.path, env, create=create)
     return ControlStore(backend, store)
 
 
-def _check_file(path: Path, *, create: bool) -> None:
-    """A file store must exist, unless asked to create it (its directory must)."""
-    if path.exists():
+def _check_file(path: Path, environ: Mapping[str, str], *, create: bool) -> None:
+    """
+    A file store must exist, unless asked to create it (its directory must).
+
+    It exists when its file does, or when instances report to it (its status
+    directory exists): they run on it, and its first write creates the file.
+    """
+    from cbcontrol.store._file import status_dir
+
+    if path.exists() or status_dir(path, environ).is_dir():
         return
     if not create:
         msg = (

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 import cbcontrol
+from cbcontrol.exceptions import StoreError
 from tests.e2e.harness import App, Cbctl, wait_until
 from tests.support.etcd import EtcdServer
 
@@ -52,17 +53,17 @@ def start_apps(store: str, tmp_path: Path) -> Iterator[Callable[..., list[App]]]
         for app in apps:
             app.wait_ready()
         expected = {app.instance_id for app in started if app.process.poll() is None}
-        with cbcontrol.open_store(store) as control:
 
-            def all_reported() -> bool:
-                reported = {
-                    s.instance_id
-                    for s in control.instances()
-                    if "payment" in s.breakers
-                }
-                return expected <= reported
+        def all_reported() -> bool:
+            try:
+                with cbcontrol.open_store(store) as control:
+                    statuses = control.instances()
+            except StoreError:  # a new file store: no status written yet
+                return False
+            reported = {s.instance_id for s in statuses if "payment" in s.breakers}
+            return expected <= reported
 
-            assert wait_until(all_reported, timeout=10), "apps did not report"
+        assert wait_until(all_reported, timeout=10), "apps did not report"
         return apps
 
     yield start
