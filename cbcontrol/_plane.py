@@ -377,6 +377,8 @@ class ControlPlane:
             self._apply(name, managed, initial=True)
         if self._publisher is not None:
             self._publisher.mark([name])  # report the new breaker without waiting
+            if managed.env_error is not None or managed.error is not None:
+                self._publisher.mark_identity()  # and its errors
         return breaker
 
     def set_code(self, name: str, code: Mapping[str, object]) -> None:

@@ -8,7 +8,9 @@ Kinds:
 * ``applied``: every instance that has it applied the new generation;
 * ``rejected``: an instance rejected the stored spec as invalid;
 * ``instance``: an instance appeared, went late (``stale``), was lost, came back,
-  or left.
+  or left;
+* ``store``: the store started failing (``stale``: the view may be out of date) or
+  answers again (``ok``).
 
 ``Event.to_json()`` is one line of ``cbctl watch -o json``.
 """
@@ -23,7 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Event", "events_between"]
 
-EventKind = Literal["state", "spec", "applied", "rejected", "instance"]
+EventKind = Literal["state", "spec", "applied", "rejected", "instance", "store"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,7 +208,13 @@ def events_between(before: FleetView | None, after: FleetView, at: str) -> list[
     """The events that lead from ``before`` to ``after`` (none for the first view)."""
     if before is None:
         return []
-    events = _instance_events(before, after, at)
+    events = []
+    if (before.stale is None) != (after.stale is None):
+        old, new = ("ok", "stale") if after.stale is not None else ("stale", "ok")
+        events.append(Event(at, "store", old=old, new=new, detail=after.stale))
+    if after.stale is not None:
+        return events  # the data is the last known: nothing else changed
+    events += _instance_events(before, after, at)
     for view in after.breakers:
         events += _breaker_events(before.breaker(view.name), view, at)
     return events

@@ -83,10 +83,10 @@ def set_fields(
     """Set config fields (and the preset choice) of a breaker or of one scope."""
 
     def edit(part: dict[str, Any]) -> dict[str, Any]:
-        new = dict(part)
-        for key, value in values.items():
-            if key not in part or not _same(key, part[key], value):
-                new[key] = value  # else keep the text as stored: 30s is 30
+        # A value that means what is stored keeps the stored text: 30s is 30.
+        new = dict(part) | {
+            k: v for k, v in values.items() if k not in part or not _same(k, part[k], v)
+        }
         if preset is not None:
             new["preset"] = preset
         return new

@@ -206,8 +206,10 @@ def validate(
         },
         lines=lambda _: (
             [
-                f"{checked.where}: valid ({_shown().plural(presets, 'preset')}, "
-                f"{_shown().plural(breakers, 'breaker')})"
+                (
+                    f"{checked.where}: valid ({_shown().plural(presets, 'preset')}, "
+                    f"{_shown().plural(breakers, 'breaker')})"
+                )
             ]
             if checked.valid
             else []

@@ -224,19 +224,19 @@ def _rate_cell(view: BreakerView) -> Cell:
 LIST_COLUMNS = [
     Column("NAME", keep=True),
     Column("STATE", keep=True),
-    Column("MODE", minimum=8),
+    Column("MODE", wrap=True, minimum=11),
     Column("APPLIED", minimum=7),
-    Column("GEN", right=True, minimum=3),
+    Column("GEN", right=True, minimum=3, drop=2),
     Column("MAX-FAIL", minimum=4),
-    Column("RESET", minimum=5),
-    Column("THRESHOLD", minimum=5),
-    Column("FAIL-RATE", minimum=5),
+    Column("RESET", minimum=5, drop=3),
+    Column("THRESHOLD", minimum=5, drop=5),
+    Column("FAIL-RATE", minimum=5, drop=4),
     Column("NOTES", minimum=5),
 ]
 WIDE_COLUMNS = [
     Column("PRESET", minimum=6),
-    Column("SCOPES", wrap=True, minimum=8),
-    Column("INSTANCES", wrap=True, minimum=12),
+    Column("SCOPES", wrap=True, minimum=8, split=False),
+    Column("INSTANCES", wrap=True, minimum=12, split=False),
 ]
 
 
@@ -460,10 +460,10 @@ def get_lines(
         Column("STATE", keep=True),
         Column("GEN", right=True, minimum=3),
         Column("APPLIED", minimum=7),
-        Column("CALLS", right=True, minimum=5),
-        Column("FAIL-RATE", minimum=5),
-        Column("OPENED", right=True, minimum=6),
-        Column("HEARTBEAT", minimum=6),
+        Column("CALLS", right=True, minimum=5, drop=3),
+        Column("FAIL-RATE", minimum=5, drop=1),
+        Column("OPENED", right=True, minimum=6, drop=4),
+        Column("HEARTBEAT", minimum=6, drop=2),
         Column("ERROR", minimum=5),
     ]
     if wide:
@@ -510,7 +510,7 @@ def history_lines(records: list[HistoryRecord], terminal: Terminal) -> list[str]
     ]
     columns = [
         Column("AT", keep=True),
-        Column("ACTOR", minimum=8),
+        Column("ACTOR", minimum=6),
         Column("ACTION", keep=True),
         Column("GEN", right=True, keep=True),
         Column("SELECTOR", wrap=True, minimum=8),
@@ -575,7 +575,7 @@ def doctor_lines(report: DoctorReport, terminal: Terminal) -> list[str]:
             notes = Footnotes()
             for item in check.items:
                 notes.ref(item)
-            lines += [f"  {line}" for line in notes.render(terminal)]
+            lines += notes.render(terminal, indent="  ")
     return lines
 
 
@@ -650,6 +650,9 @@ def event_line(event: Event) -> str:
         body = f"generation {event.new} applied on {event.detail}"
     elif event.kind == "rejected":
         body = f"rejected generation {event.new}: {event.detail}"
+    elif event.kind == "store":
+        why = f" ({event.detail})" if event.detail else ""
+        body = f"store {event.old} {ARROW} {event.new}{why}"
     else:
         body = f"instance {event.old or 'new'} {ARROW} {event.new}"
     return f"{when(event.at)}  {event.kind:<8} {where}: {body}"
@@ -693,6 +696,21 @@ def _watch_row(view: BreakerView, item: InstanceView) -> list[Cell]:
     ]
 
 
+def _wrapped(text: str, terminal: Terminal, indent: int = 0) -> list[str]:
+    """``text`` wrapped to the terminal (as it is, piped)."""
+    if terminal.width is None:
+        return [text]
+    import textwrap
+
+    wrapped = textwrap.wrap(
+        text,
+        width=terminal.width,
+        subsequent_indent=" " * indent,
+        break_on_hyphens=False,
+    )
+    return wrapped or [""]
+
+
 def watch_lines(
     fleet: FleetView,
     events: list[tuple[float, Event]],
@@ -710,11 +728,12 @@ def watch_lines(
         f"cbctl watch · {fleet.store} · {live} live, {late} late, {lost} lost · {clock}"
         " · Ctrl-C to quit"
     )
-    lines = [terminal.paint(head, "bold")]
+    lines = [terminal.paint(line, "bold") for line in _wrapped(head, terminal)]
     if fleet.stale is not None:
-        lines.append(
-            terminal.paint(f"STALE: the store fails ({fleet.stale})", "bold red")
-        )
+        stale = f"STALE: the store fails ({fleet.stale})"
+        lines += [
+            terminal.paint(line, "bold red") for line in _wrapped(stale, terminal)
+        ]
     notes = Footnotes()
     rows: list[list[Cell]] = []
     for view in fleet.breakers:
@@ -735,9 +754,9 @@ def watch_lines(
         Column("BREAKER", keep=True),
         Column("INSTANCE", keep=True),
         Column("STATE", keep=True),
-        Column("GEN", right=True, minimum=3),
-        Column("APPLIED", minimum=7),
-        Column("FAIL-RATE", minimum=5),
+        Column("GEN", right=True, minimum=3, drop=2),
+        Column("APPLIED", minimum=7, drop=3),
+        Column("FAIL-RATE", minimum=5, drop=1),
         Column("OVERRIDE", wrap=True, minimum=10),
     ]
     lines += render_table(columns, rows, terminal)
@@ -747,8 +766,9 @@ def watch_lines(
     if events:
         lines += ["", terminal.paint("events:", "bold")]
         for seen, event in events[-10:]:
-            line = event_line(event)
-            lines.append(
-                terminal.paint(line, "reverse") if now - seen < fresh_s else line
-            )
+            style = "reverse" if now - seen < fresh_s else None
+            lines += [
+                terminal.paint(line, style)
+                for line in _wrapped(event_line(event), terminal, indent=22)
+            ]
     return lines

@@ -4,9 +4,11 @@ Tables that hold up: at 80 columns, at 160, and piped.
 Columns are separated by three spaces, as kubectl's. A column marked ``keep`` (names,
 states, instance ids) is never cut; when a row is wider than the terminal, the other
 columns give way, the widest first, down to a minimum, cut with ``…`` or wrapped onto
-more lines (``wrap``); if that is not enough, the line runs past the edge rather than
-cut what identifies a row. Piped (no width), nothing is cut or wrapped: one row a
-line, every cell non-empty (``-``), so ``awk`` counts fields alike on every line.
+more lines (``wrap``); then columns with nothing to show, and the least useful ones
+(``drop``, highest first) are left out, as ``-o wide`` adds them; if that is not
+enough, the line runs past the edge rather than cut what identifies a row. Piped (no
+width), nothing is cut or wrapped: one row a line, every cell non-empty (``-``), so
+``awk`` counts fields alike on every line.
 
 Long texts (errors) belong in footnotes: a cell holds ``[1]`` and the text follows
 the table, wrapped to the width.
@@ -40,6 +42,9 @@ class Column:
         wrap: Wrap it onto more lines rather than cut it.
         minimum: The narrowest it may get.
         right: Right-aligned (numbers).
+        drop: Left out on a narrow terminal, the highest first (0: never).
+        split: A word longer than the column may be split across lines (not for
+            ids and names a reader copies).
     """
 
     header: str
@@ -47,6 +52,8 @@ class Column:
     wrap: bool = False
     minimum: int = 6
     right: bool = False
+    drop: int = 0
+    split: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,11 +76,11 @@ class Footnotes:
             self.notes.append(text)
         return f"[{self.notes.index(text) + 1}]"
 
-    def render(self, terminal: Terminal) -> list[str]:
-        """The notes, ``[n] text``, wrapped to the terminal."""
+    def render(self, terminal: Terminal, indent: str = "") -> list[str]:
+        """The notes, ``[n] text``, wrapped to the terminal (after ``indent``)."""
         lines = []
         for number, text in enumerate(self.notes, 1):
-            head = f"[{number}] "
+            head = f"{indent}[{number}] "
             if terminal.width is None:
                 lines.append(head + text)
                 continue
@@ -113,12 +120,40 @@ def _widths(
     return widths
 
 
+def _fitting(
+    columns: list[Column], cells: list[list[Cell]], width: int | None
+) -> tuple[list[Column], list[list[Cell]]]:
+    """
+    Leave out columns until the table fits ``width``: first those with nothing to
+    show (every cell ``-``), then the droppable ones, the highest ``drop`` first.
+    """
+    while width is not None:
+        widths = _widths(columns, cells, width)
+        if sum(widths) + len(GAP) * (len(columns) - 1) <= width:
+            break
+        empty = [
+            i
+            for i, c in enumerate(columns)
+            if not c.keep and all(row[i].text == "-" for row in cells)
+        ]
+        droppable = [i for i, c in enumerate(columns) if c.drop]
+        if not (empty or droppable):
+            break
+        gone = empty[0] if empty else max(droppable, key=lambda i: columns[i].drop)
+        columns = [c for i, c in enumerate(columns) if i != gone]
+        cells = [[c for i, c in enumerate(row) if i != gone] for row in cells]
+    return columns, cells
+
+
 def _fit(text: str, width: int, column: Column) -> list[str]:
     """A cell's lines at ``width``: as is, wrapped, or cut with an ellipsis."""
     if len(text) <= width or column.keep:
         return [text]
     if column.wrap:
-        return textwrap.wrap(text, width=width, break_on_hyphens=False) or [""]
+        wrapped = textwrap.wrap(
+            text, width=width, break_on_hyphens=False, break_long_words=column.split
+        )
+        return wrapped or [""]
     return [text[: width - 1] + ELLIPSIS]
 
 
@@ -133,6 +168,7 @@ def render_table(
         for i, cell in enumerate(row):
             if not cell.text:
                 row[i] = Cell("-", cell.style)
+    columns, cells = _fitting(list(columns), cells, terminal.width)
     widths = _widths(columns, cells, terminal.width)
     header = [Cell(c.header, "bold") for c in columns]
     lines = []

@@ -154,12 +154,16 @@ def test_an_invalid_document_is_rejected_whole(env: StoreEnv, tmp_path: Path):
     assert [
         f"error: {bad} is invalid, nothing was written:",
         f"error: {bad}: breakers.payment.max_failures: must be >= 1, got 0",
-        f"error: {bad}: breakers.payment.reset_timeout: must be a duration such as "
-        "'30s', '1m30s', '250ms' or a number of seconds, got 'soon'",
+        (
+            f"error: {bad}: breakers.payment.reset_timeout: must be a duration such as "
+            "'30s', '1m30s', '250ms' or a number of seconds, got 'soon'"
+        ),
         f"error: {bad}: breakers.payment.maxfailures: is not a known field",
-        f"error: {bad}: breakers.search.scopes.0.selector: has an empty value in "
-        "'in (...)'; write requirements as key=value, key!=value, 'key in (a,b)', "
-        "'key notin (a,b)', key or !key, joined by commas, got 'zone in ()'",
+        (
+            f"error: {bad}: breakers.search.scopes.0.selector: has an empty value in "
+            "'in (...)'; write requirements as key=value, key!=value, 'key in (a,b)', "
+            "'key notin (a,b)', key or !key, joined by commas, got 'zone in ()'"
+        ),
     ] == lines(result.stderr)
     assert "Input should" not in result.stderr
     assert [] == parse(env.cbctl("list", "-o", "json"))
@@ -179,8 +183,10 @@ def test_validate_checks_offline_and_with_a_store(file_env: StoreEnv, tmp_path: 
     assert f"{good}: valid (1 preset, 1 breaker)\n" == ok.stdout
     assert 1 == bad.exit_code
     assert [
-        "breakers.payment.preset: names a preset that is not defined; defined "
-        "presets: analytics, default, payment, user-profile"
+        (
+            "breakers.payment.preset: names a preset that is not defined; defined "
+            "presets: analytics, default, payment, user-profile"
+        )
     ] == parse(bad)["errors"]
 
 

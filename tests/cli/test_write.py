@@ -74,13 +74,17 @@ def test_percentages_take_a_percent_sign(env: StoreEnv):
         ),
         (
             ["--reset-timeout", "soon"],
-            "error: invalid --reset-timeout soon: must be a duration (30s, 1m30s, "
-            "250ms, or seconds) > 0\n",
+            (
+                "error: invalid --reset-timeout soon: must be a duration (30s, 1m30s, "
+                "250ms, or seconds) > 0\n"
+            ),
         ),
         (
             ["--window-size", "none"],
-            "error: invalid --window-size none: cannot be none; it must be an "
-            "integer >= 1\n",
+            (
+                "error: invalid --window-size none: cannot be none; it must be an "
+                "integer >= 1\n"
+            ),
         ),
         (
             ["--failure-rate-threshold", "150%"],

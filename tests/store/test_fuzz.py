@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 import cbcontrol
 from cbcontrol._cache import DesiredCache
+from cbcontrol._labels import Selector, parse_labels
 from cbcontrol._limits import MAX_DEPTH, DocumentError, load_json, load_object
 from cbcontrol._names import is_name
 from cbcontrol.config import InstanceStatus, parse_duration
@@ -28,7 +29,6 @@ from cbcontrol.store import MemoryStore, Scope, parse_store_url
 from cbcontrol.store._control import HistoryRecord
 from cbcontrol.store._keys import classify
 from cbcontrol.store._status import instance_document
-from cbcontrol._labels import Selector, parse_labels
 
 if TYPE_CHECKING:
     from collections.abc import Callable
