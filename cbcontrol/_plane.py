@@ -856,8 +856,10 @@ class ControlPlane:
         managed.cfg = config_digest(
             resolved.config.model_dump(mode="json"), resolved.sources
         )
-        changed |= self._apply_override(managed, spec)
+        # A reset first: it clears the breaker's override, which the spec (read
+        # at once with the reset, or after it) may set again.
         changed |= self._apply_reset(managed, spec, initial=initial)
+        changed |= self._apply_override(managed, spec)
         generation = 0 if spec is None else generation_of(spec)
         applied_digest = None if good is None else good.digest
         changed |= (generation, applied_digest) != (managed.generation, managed.digest)
@@ -926,6 +928,7 @@ class ControlPlane:
         managed.resets = markers
         if fresh and not initial:  # a breaker created after the request is fresh
             managed.breaker.reset()
+            managed.override = None  # reset lifted it: apply the spec's again
         return fresh
 
     # -- what the status publisher sends ---------------------------------------------
