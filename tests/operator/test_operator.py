@@ -10,6 +10,7 @@ import pytest
 
 from cbcontrol import ConfigError
 from cbcontrol.exceptions import BreakerNotFoundError
+import contextlib
 
 if TYPE_CHECKING:
     from tests.operator.conftest import Fleet
@@ -120,8 +121,10 @@ def test_a_document_is_planned_then_applied_without_lowering_run_time_state(
     assert checked.valid
     assert {"max_failures": (None, 6)} == dict(plan.breakers[0].changes)
     assert [
-        "breaker payment: reset_generation 0 is below the store's 1: kept "
-        "(applying never resets)"
+        (
+            "breaker payment: reset_generation 0 is below the store's 1: kept "
+            "(applying never resets)"
+        )
     ] == list(plan.notes)
     assert [True] == [r.complete for r in results]
     assert (6, "forced_open") == (
@@ -168,10 +171,8 @@ def test_watch_yields_views_with_state_spec_and_applied_events(fleet: Fleet):
     thread.start()
     time.sleep(1.0)
     for _ in range(3):
-        try:
+        with contextlib.suppress(ConnectionError):
             breaker.call(fail)
-        except ConnectionError:
-            pass
     fleet.op.wait([fleet.op.set("payment", {"max_failures": 4})], 10)
     deadline = time.monotonic() + 10
     while ("applied", "1") not in kinds and time.monotonic() < deadline:

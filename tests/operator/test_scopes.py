@@ -135,7 +135,7 @@ def test_a_scope_with_an_override_is_not_promoted(memory_fleet: Fleet):
 def test_a_reset_and_an_override_read_at_once_leave_the_override_in_force(
     memory_fleet: Fleet,
 ):
-    """One update bumping the reset marker and setting a trip: reset, then forced open."""
+    """One update bumping the reset marker and setting a trip: reset, forced open."""
     plane = memory_fleet.instance("payment")
     breaker = plane.breaker("payment")
     breaker.call(lambda: None)
