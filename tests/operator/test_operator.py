@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from typing import TYPE_CHECKING
@@ -10,7 +11,6 @@ import pytest
 
 from cbcontrol import ConfigError
 from cbcontrol.exceptions import BreakerNotFoundError
-import contextlib
 
 if TYPE_CHECKING:
     from tests.operator.conftest import Fleet
