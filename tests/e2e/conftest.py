@@ -28,7 +28,9 @@ def e2e_etcd() -> Iterator[EtcdServer]:
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A fresh store: a YAML file in the test's directory, or a new etcd namespace."""
     if request.param == "file":
-        return f"file://{tmp_path / 'cbcontrol.yaml'}"
+        path = tmp_path / "cbcontrol.yaml"
+        path.write_text("version: 1\n")
+        return f"file://{path}"
     server: EtcdServer = request.getfixturevalue("e2e_etcd")
     return f"etcd://{server.endpoint}/e2e{uuid.uuid4().hex[:12]}"
 
