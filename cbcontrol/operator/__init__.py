@@ -37,19 +37,18 @@ if TYPE_CHECKING:
     from cbcontrol.config._fields import FieldInfo, parse_text
     from cbcontrol.operator._doctor import Check, DoctorReport
     from cbcontrol.operator._events import Event
-    from cbcontrol.operator._operator import (
-        ChangeResult,
-        FieldExplanation,
-        Frame,
-        Operator,
-        PresetView,
-        open_operator,
-    )
+    from cbcontrol.operator._operator import Operator, open_operator
     from cbcontrol.operator._plan import (
         CheckedDocument,
         Plan,
         PlannedChange,
         check_document,
+    )
+    from cbcontrol.operator._results import (
+        ChangeResult,
+        FieldExplanation,
+        Frame,
+        PresetView,
     )
     from cbcontrol.operator._views import (
         BreakerView,
@@ -97,24 +96,24 @@ __all__ = [
 # modules of writes and documents.
 _LAZY = {
     "BreakerView": "cbcontrol.operator._views",
-    "ChangeResult": "cbcontrol.operator._operator",
+    "ChangeResult": "cbcontrol.operator._results",
     "Check": "cbcontrol.operator._doctor",
     "CheckedDocument": "cbcontrol.operator._plan",
     "Difference": "cbcontrol.operator._views",
     "DoctorReport": "cbcontrol.operator._doctor",
     "Event": "cbcontrol.operator._events",
-    "FieldExplanation": "cbcontrol.operator._operator",
+    "FieldExplanation": "cbcontrol.operator._results",
     "FieldInfo": "cbcontrol.config._fields",
     "FieldValue": "cbcontrol.operator._views",
     "FleetView": "cbcontrol.operator._views",
-    "Frame": "cbcontrol.operator._operator",
+    "Frame": "cbcontrol.operator._results",
     "InstanceInfo": "cbcontrol.operator._views",
     "InstanceView": "cbcontrol.operator._views",
     "Operator": "cbcontrol.operator._operator",
     "OverrideView": "cbcontrol.operator._views",
     "Plan": "cbcontrol.operator._plan",
     "PlannedChange": "cbcontrol.operator._plan",
-    "PresetView": "cbcontrol.operator._operator",
+    "PresetView": "cbcontrol.operator._results",
     "Requirement": "cbcontrol._labels",
     "ScopeView": "cbcontrol.operator._views",
     "Selector": "cbcontrol._labels",

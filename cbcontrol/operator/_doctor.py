@@ -163,7 +163,7 @@ def _history(view: StoreView) -> Check:
     detail = (
         f"{len(holding)} instance(s) keep their desired state because the store's "
         "history went backwards; restore the store from its latest backup, or "
-        "accept it as it is (doctor --accept-history --reason ...)"
+        "accept it as it is: cbctl doctor --accept-history --reason '...'"
     )
     reasons = {
         s["errors"]["store/history"]

@@ -16,23 +16,12 @@ import functools
 import os
 import socket
 import time
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Self
 
 from cbcontrol._names import check_name
 from cbcontrol.config._fields import CONFIG_FIELDS, FIELDS
 from cbcontrol.exceptions import BreakerNotFoundError, ConfigError
-from cbcontrol.operator import _verbs
-from cbcontrol.operator._events import Event, events_between
-from cbcontrol.operator._plan import (
-    CheckedDocument,
-    Plan,
-    check_document,
-    export_document,
-    plan_document,
-    towards,
-)
 from cbcontrol.operator._views import (
     BreakerView,
     FieldValue,
@@ -44,23 +33,23 @@ from cbcontrol.operator._views import (
 if TYPE_CHECKING:
     import threading
     from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
+    from types import ModuleType
 
     from cbcontrol._labels import Selector
-    from cbcontrol.config._fields import FieldInfo
     from cbcontrol.operator._doctor import DoctorReport
+    from cbcontrol.operator._plan import CheckedDocument, Plan
+    from cbcontrol.operator._results import (
+        ChangeResult,
+        FieldExplanation,
+        Frame,
+        PresetView,
+    )
     from cbcontrol.operator._views import Resolver
     from cbcontrol.store._control import Ack, ControlStore, HistoryRecord, StoredSpec
     from cbcontrol.store._control import StoreView as _StoreView
     from cbcontrol.store._port import StoreBackend
 
-__all__ = [
-    "ChangeResult",
-    "FieldExplanation",
-    "Frame",
-    "Operator",
-    "PresetView",
-    "open_operator",
-]
+__all__ = ["Operator", "open_operator"]
 
 
 def _now() -> datetime:
@@ -87,127 +76,16 @@ def default_actor() -> str:
     return f"{user}@{socket.gethostname()}"
 
 
-@dataclass(frozen=True, slots=True)
-class ChangeResult:
-    """
-    What a write did, and (after :meth:`Operator.wait`) how far the fleet applied it.
+def _verbs() -> ModuleType:
+    """What verbs do to documents: loaded by the first write, not by a read."""
+    from cbcontrol.operator import _verbs as module
 
-    Attributes:
-        name: The breaker.
-        action: ``set``, ``unset``, ``trip``, ``bypass``, ``reset``, ``promote``,
-            ``apply``.
-        generation: The spec's generation after the write (the one it would get,
-            for a dry run).
-        changed: False when it would not have changed anything (nothing written).
-        changes: ``{field: (old, new)}`` (a scope's fields as ``field[selector]``).
-        selector: The instances it is for (None: all).
-        dry_run: Nothing was written.
-        notes: What the operator should know (a scope that hides the change, ...).
-        digest: The digest of the stored document, which instances report.
-        ack: How many of the instances concerned applied it, once counted.
-        waited: The ack is the result of waiting (else a count at one moment).
-        elapsed_s: Seconds from the start of the write to the last acknowledgement.
-
-    .. versionadded:: 0.3.0
-    """
-
-    name: str
-    action: str
-    generation: int
-    changed: bool
-    changes: Mapping[str, tuple[object, object]] = field(default_factory=dict)
-    selector: str | None = None
-    dry_run: bool = False
-    notes: tuple[str, ...] = ()
-    digest: str | None = None
-    ack: Ack | None = None
-    waited: bool = False
-    elapsed_s: float = 0.0
-    started: float = field(default=0.0, repr=False, compare=False)
-
-    @property
-    def complete(self) -> bool:
-        """Every instance concerned applied it (True when nothing was counted)."""
-        return self.ack is None or self.ack.complete
-
-    def to_json(self) -> dict[str, Any]:
-        """The ``-o json`` object of a write (DESIGN.md §6, and more)."""
-        ack = self.ack
-        return {
-            "name": self.name,
-            "action": self.action,
-            "generation": self.generation,
-            "changed": self.changed,
-            "dry_run": self.dry_run,
-            "selector": self.selector,
-            "applied": 0 if ack is None else ack.applied,
-            "instances": 0 if ack is None else ack.instances,
-            "live": 0 if ack is None else (ack.live or ack.instances),
-            "elapsed_ms": round(self.elapsed_s * 1000, 1),
-            "pending": [] if ack is None else list(ack.pending),
-            "waited": self.waited,
-            "changes": {k: [old, new] for k, (old, new) in self.changes.items()},
-            "notes": list(self.notes),
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class PresetView:
-    """
-    A preset in force: where it comes from and the fields it sets.
-
-    .. versionadded:: 0.3.0
-    """
-
-    name: str
-    source: str
-    values: Mapping[str, object]
-
-    def to_json(self) -> dict[str, Any]:
-        """``{"source", "values"}``."""
-        return {"source": self.source, "values": dict(self.values)}
-
-
-@dataclass(frozen=True, slots=True)
-class FieldExplanation:
-    """
-    A config field explained: its kind, default, unit, rule, and presets setting it.
-
-    .. versionadded:: 0.3.0
-    """
-
-    info: FieldInfo
-    presets: Mapping[str, object]
-
-    def to_json(self) -> dict[str, Any]:
-        """The field as JSON."""
-        info = self.info
-        return {
-            "name": info.name,
-            "kind": info.kind,
-            "nullable": info.nullable,
-            "default": info.default,
-            "unit": info.unit,
-            "choices": list(info.choices),
-            "rule": info.rule,
-            "help": info.help,
-            "presets": dict(self.presets),
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class Frame:
-    """
-    One view of a watch and the events since the previous one.
-
-    .. versionadded:: 0.3.0
-    """
-
-    view: FleetView
-    events: tuple[Event, ...]
+    return module
 
 
 def _selector(given: str | Selector | None) -> Selector | None:
+    if given is None:
+        return None
     from cbcontrol._labels import Selector
 
     if given is None or isinstance(given, Selector):
@@ -352,6 +230,7 @@ class Operator:
     def presets(self) -> list[PresetView]:
         """The presets in force and their values: built-in, extended by the store's."""
         from cbcontrol.config import BUILTIN_PRESETS
+        from cbcontrol.operator._results import PresetView
 
         own = self.store.store_presets()
         return [
@@ -394,6 +273,7 @@ class Operator:
             ConfigError: There is no such field (the closest are suggested).
         """
         from cbcontrol.config._fields import parse_text
+        from cbcontrol.operator._results import FieldExplanation
 
         key = name.replace("-", "_")
         if key not in FIELDS:
@@ -409,11 +289,15 @@ class Operator:
         without run-time state (overrides, reset markers, metadata), and what was
         left out because it is invalid.
         """
+        from cbcontrol.operator._plan import export_document
+
         view = self.store.view()
         return export_document(view.specs, view.presets)
 
     def check_document(self, raw: bytes, where: str) -> CheckedDocument:
         """Read and check a config document against this store's presets."""
+        from cbcontrol.operator._plan import check_document
+
         return check_document(raw, where, self.store.store_presets())
 
     def plan(self, checked: CheckedDocument) -> Plan:
@@ -423,6 +307,8 @@ class Operator:
         Raises:
             ValueError: The document has errors.
         """
+        from cbcontrol.operator._plan import plan_document
+
         view = self.store.view()
         return plan_document(checked, view.specs, view.presets)
 
@@ -464,7 +350,9 @@ class Operator:
             selector=None if selector is None else str(selector),
             dry_run=dry_run,
         )
-        notes = _verbs.shadowing(seen.get("doc", {}), keys, selector) if keys else []
+        from cbcontrol.operator._results import ChangeResult
+
+        notes = _verbs().shadowing(seen.get("doc", {}), keys, selector) if keys else []
         return ChangeResult(
             name=name,
             action=action,
@@ -515,7 +403,7 @@ class Operator:
         keys = [*given, *(["preset"] if preset is not None else [])]
         return self._write(
             name,
-            _verbs.set_fields(given, preset, chosen),
+            _verbs().set_fields(given, preset, chosen),
             action="set",
             selector=chosen,
             reason=reason,
@@ -562,7 +450,7 @@ class Operator:
         chosen = _selector(selector)
         return self._write(
             name,
-            _verbs.unset_fields(keys, chosen),
+            _verbs().unset_fields(keys, chosen),
             action="unset",
             selector=chosen,
             reason=reason,
@@ -598,7 +486,7 @@ class Operator:
         action = "trip" if mode == "forced_open" else "bypass"
         return self._write(
             name,
-            _verbs.force(override, chosen),
+            _verbs().force(override, chosen),
             action=action,
             selector=chosen,
             reason=reason,
@@ -681,7 +569,7 @@ class Operator:
         chosen = _selector(selector)
         result = self._write(
             name,
-            _verbs.reset(chosen),
+            _verbs().reset(chosen),
             action="reset",
             selector=chosen,
             reason=reason,
@@ -722,7 +610,7 @@ class Operator:
             raise ConfigError(rule, field="selector", value=None)
         return self._write(
             name,
-            _verbs.promote(chosen),
+            _verbs().promote(chosen),
             action="promote",
             selector=None,
             reason=reason,
@@ -838,6 +726,9 @@ class Operator:
         The fleet as it changes (the first view at once), with the events between
         views, until ``stop`` is set. Close the generator to release the watch.
         """
+        from cbcontrol.operator._events import events_between
+        from cbcontrol.operator._results import Frame
+
         chosen = _selector(selector)
         previous: FleetView | None = None
         with_events = self.store.watch(stop)
@@ -867,6 +758,8 @@ class Operator:
 
 
 def _towards(desired: Mapping[str, Any], doc: dict[str, Any]) -> dict[str, Any]:
+    from cbcontrol.operator._plan import towards
+
     return towards(doc, desired)[0]
 
 

@@ -501,12 +501,12 @@ def _selector_text(text: object) -> str:
 def _scope_views(
     data: Mapping[str, Any], instances: Iterable[InstanceView]
 ) -> tuple[ScopeView, ...]:
+    scopes = data.get("scopes")
+    if not isinstance(scopes, list) or not scopes:
+        return ()
     from cbcontrol._labels import Selector
     from cbcontrol.exceptions import ConfigError
 
-    scopes = data.get("scopes")
-    if not isinstance(scopes, list):
-        return ()
     views = []
     for position, scope in enumerate(scopes):
         if not isinstance(scope, dict):

@@ -136,11 +136,13 @@ def scopes_of_document(spec: Mapping[str, Any]) -> list[ScopedValues]:
 
     For a document an instance applied: the models accepted it.
     """
-    from cbcontrol._labels import Selector
-
     scopes = spec.get("scopes") or []
     if not isinstance(scopes, list):
         raise TypeError(scopes)
+    if not scopes:
+        return []
+    from cbcontrol._labels import Selector
+
     return [
         ScopedValues(
             Selector.parse(str(scope["selector"])),

@@ -12,7 +12,6 @@ from __future__ import annotations
 import difflib
 import importlib
 import inspect
-from dataclasses import replace
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -69,7 +68,7 @@ def _late(name: str) -> Callable[[typer.Context, Any], Any]:
     def take(ctx: typer.Context, value: Any) -> Any:
         if value not in (None, False):
             current = ctx.find_object(GlobalOptions) or GlobalOptions()
-            ctx.obj = replace(current, **{name: value})
+            ctx.obj = current._replace(**{name: value})
         return value
 
     return take

@@ -18,8 +18,7 @@ import os
 import re
 import shutil
 import sys
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -40,8 +39,7 @@ Format = Literal["table", "wide", "json", "yaml", "name", "jsonpath"]
 FORMATS: Final = ("table", "wide", "json", "yaml", "name", "jsonpath=TEMPLATE")
 
 
-@dataclass(frozen=True, slots=True)
-class Output:
+class Output(NamedTuple):
     """An ``-o`` value: the format, and the template of ``jsonpath``."""
 
     format: Format = "table"
@@ -89,8 +87,7 @@ def _bare(formats: tuple[str, ...]) -> set[str]:
     return {f.partition("=")[0] for f in formats}
 
 
-@dataclass(frozen=True, slots=True)
-class Terminal:
+class Terminal(NamedTuple):
     """Where output goes: its width (None: piped, never cut) and colour."""
 
     width: int | None

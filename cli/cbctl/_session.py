@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from cbctl._errors import UsageError
 
@@ -15,8 +14,7 @@ if TYPE_CHECKING:
 __all__ = ["GlobalOptions", "open_operator", "options"]
 
 
-@dataclass(frozen=True, slots=True)
-class GlobalOptions:
+class GlobalOptions(NamedTuple):
     """``--store``, ``--namespace``, ``--debug``: before or after the command."""
 
     store: str | None = None

@@ -16,9 +16,7 @@ the table, wrapped to the width.
 
 from __future__ import annotations
 
-import textwrap
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, NamedTuple
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -31,8 +29,7 @@ GAP: Final = "   "
 ELLIPSIS: Final = "…"
 
 
-@dataclass(frozen=True, slots=True)
-class Column:
+class Column(NamedTuple):
     """
     One column of a table.
 
@@ -56,19 +53,18 @@ class Column:
     split: bool = True
 
 
-@dataclass(frozen=True, slots=True)
-class Cell:
+class Cell(NamedTuple):
     """A cell: its text and, on a coloured terminal, its style."""
 
     text: str
     style: str | None = None
 
 
-@dataclass
 class Footnotes:
     """Long texts referred to from cells as ``[n]``, printed under the table."""
 
-    notes: list[str] = field(default_factory=list)
+    def __init__(self) -> None:
+        self.notes: list[str] = []
 
     def ref(self, text: str) -> str:
         """``[n]`` for ``text`` (the same text gets the same number)."""
@@ -78,6 +74,8 @@ class Footnotes:
 
     def render(self, terminal: Terminal, indent: str = "") -> list[str]:
         """The notes, ``[n] text``, wrapped to the terminal (after ``indent``)."""
+        import textwrap
+
         lines = []
         for number, text in enumerate(self.notes, 1):
             head = f"{indent}[{number}] "
@@ -150,6 +148,8 @@ def _fit(text: str, width: int, column: Column) -> list[str]:
     if len(text) <= width or column.keep:
         return [text]
     if column.wrap:
+        import textwrap
+
         wrapped = textwrap.wrap(
             text, width=width, break_on_hyphens=False, break_long_words=column.split
         )

@@ -23,14 +23,15 @@ import logging
 import os
 import threading
 import weakref
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, NamedTuple, Self, TypeVar
 
 from cbcontrol.exceptions import StoreAuthError, StoreError, StoreUnavailableError
-from cbcontrol.store._etcd._watch import EtcdWatch
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Mapping, Sequence
+
+    from cbcontrol.store._etcd._watch import EtcdWatch
 
 
 __all__ = [
@@ -77,6 +78,7 @@ _CHANNEL_OPTIONS = (
     ("grpc.max_receive_message_length", 64 * 1024 * 1024),
 )
 _PAGE_KEYS = 2_000
+_NONE: Mapping[str, Any] = MappingProxyType({})  # a default no one can change
 
 
 def _import_client_library() -> tuple[Any, Any]:
@@ -138,8 +140,7 @@ def _to_bytes(value: bytes | str) -> bytes:
     return value if isinstance(value, bytes) else value.encode()
 
 
-@dataclass(frozen=True, slots=True)
-class RangeResult:
+class RangeResult(NamedTuple):
     """
     Keys read at one revision.
 
@@ -154,12 +155,11 @@ class RangeResult:
     revision: int
     cluster_id: str
     kvs: dict[str, tuple[bytes, int]]
-    last: dict[str, str | None] = field(default_factory=dict)
-    leases: dict[str, int] = field(default_factory=dict)
+    last: Mapping[str, str | None] = _NONE
+    leases: Mapping[str, int] = _NONE
 
 
-@dataclass(frozen=True, slots=True)
-class _Conn:
+class _Conn(NamedTuple):
     endpoint: str
     channel: Any
     stubs: dict[str, Any]  # "KV", "Lease", "Watch", "Auth"
@@ -630,6 +630,8 @@ class EtcdClient:
             )
             creates.append(self._rpc.WatchRequest(create_request=create))
         what = f"watch {_shared(keys)!r}"
+
+        from cbcontrol.store._etcd._watch import EtcdWatch  # a read needs no stream
 
         def open_stream(conn: _Conn, metadata: _Metadata) -> EtcdWatch:
             def fail(code: str, details: str) -> StoreError:
