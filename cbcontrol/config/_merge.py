@@ -19,7 +19,7 @@ from __future__ import annotations
 import difflib
 import functools
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Final, get_args
+from typing import TYPE_CHECKING, Final, NamedTuple, get_args
 
 from cbcontrol.config._fields import CONFIG_FIELDS
 from cbcontrol.exceptions import ConfigError
@@ -124,8 +124,7 @@ class Resolved:
         return {f: (getattr(self.config, f), self.sources[f]) for f in self.sources}
 
 
-@dataclass(frozen=True, slots=True)
-class Merged:
+class Merged(NamedTuple):
     """
     Layers merged, not validated: what :func:`merge` gives.
 
@@ -214,8 +213,7 @@ def scoped_origin(origin: str, selector: str) -> str:
     return f"{origin}[{selector}]"
 
 
-@dataclass(frozen=True, slots=True)
-class ScopedValues:
+class ScopedValues(NamedTuple):
     """
     A scope of a spec, as the merge needs it.
 

@@ -45,9 +45,10 @@ if TYPE_CHECKING:
         PresetView,
     )
     from cbcontrol.operator._views import Resolver
-    from cbcontrol.store._control import Ack, ControlStore, HistoryRecord, StoredSpec
+    from cbcontrol.store._control import ControlStore, StoredSpec
     from cbcontrol.store._control import StoreView as _StoreView
     from cbcontrol.store._port import StoreBackend
+    from cbcontrol.store._records import Ack, HistoryRecord
 
 __all__ = ["Operator", "open_operator"]
 
@@ -689,7 +690,7 @@ class Operator:
     def count(self, result: ChangeResult) -> ChangeResult:
         """How many of the instances concerned applied a change now (no waiting)."""
         from cbcontrol._labels import Selector
-        from cbcontrol.store._control import Ack
+        from cbcontrol.store._records import Ack
 
         view = self.store.view(result.name)
         chosen = None if result.selector is None else Selector.parse(result.selector)

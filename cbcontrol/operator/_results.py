@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from cbcontrol.config._fields import FieldInfo
     from cbcontrol.operator._events import Event
     from cbcontrol.operator._views import FleetView
-    from cbcontrol.store._control import Ack
+    from cbcontrol.store._records import Ack
 
 __all__ = ["ChangeResult", "FieldExplanation", "Frame", "PresetView"]
 

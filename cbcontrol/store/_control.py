@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, NamedTuple, Self
 
 from cbcontrol._limits import MAX_TEXT_CHARS, clip
 from cbcontrol._names import check_name
@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from cbcontrol._labels import Selector
     from cbcontrol.config._models import BreakerSpec, InstanceStatus, PresetSpec
     from cbcontrol.store._port import Document, SpecState, StoreBackend, Update
+    from cbcontrol.store._records import Ack, HistoryRecord, WriteResult
     from cbcontrol.store._url import StoreURL
 
 # The config layer (pydantic) is imported where a document is validated, not here:
@@ -57,12 +58,11 @@ if TYPE_CHECKING:
 # it only needs when something is invalid.
 
 __all__ = [
-    "Ack",
     "ControlStore",
-    "HistoryRecord",
     "StoreView",
     "StoredSpec",
-    "WriteResult",
+    "check_spec",
+    "flatten",
     "open_store",
 ]
 
@@ -133,114 +133,6 @@ class StoredSpec:
     def digest(self) -> str | None:
         """The digest instances report once they applied exactly this document."""
         return None if self.read_error is not None else digest(dict(self.data))
-
-
-@dataclass(frozen=True, slots=True)
-class WriteResult:
-    """
-    The outcome of a write.
-
-    Attributes:
-        name: The breaker.
-        generation: The spec's generation after the write.
-        changed: False when the write would not have changed anything (not written).
-        changes: ``{field: (old, new)}`` of what changed.
-        digest: The digest of the stored document, which instances report.
-    """
-
-    name: str
-    generation: int
-    changed: bool
-    changes: Mapping[str, tuple[Any, Any]] = field(default_factory=dict)
-    digest: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Ack:
-    """
-    How far a write has been applied across the fleet.
-
-    Attributes:
-        applied: Live instances with the breaker (matching the selector, if any)
-            that applied the document.
-        instances: Live instances with the breaker (matching the selector, if any).
-        elapsed_s: Seconds waited.
-        pending: Instance ids that have not applied it.
-        live: Live instances with the breaker, matching or not.
-
-    .. versionchanged:: 0.3.0
-       ``live``: acknowledgements of a targeted change count matching instances.
-    """
-
-    applied: int
-    instances: int
-    elapsed_s: float
-    pending: tuple[str, ...] = ()
-    live: int | None = None
-
-    @property
-    def complete(self) -> bool:
-        """Every live instance applied it."""
-        return self.applied == self.instances
-
-
-@dataclass(frozen=True, slots=True)
-class HistoryRecord:
-    """
-    One change of a breaker's desired state: who, when, why, what.
-
-    Attributes:
-        name: The breaker.
-        at: When (UTC, ISO 8601).
-        actor: Who (``CBCTL_ACTOR``, else user@host).
-        action: ``set``, ``unset``, ``trip``, ``bypass``, ``reset``, ``apply``, ...
-        reason: Why, as given with ``--reason``.
-        generation: The spec's generation after the change.
-        changes: ``{field: [old, new]}`` (a scope's fields as ``field[selector]``).
-        selector: The instances a targeted change was for (None: all).
-
-    .. versionchanged:: 0.3.0
-       ``selector``.
-    """
-
-    name: str
-    at: str
-    actor: str
-    action: str
-    reason: str | None
-    generation: int
-    changes: Mapping[str, list[Any]]
-    selector: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        """The record as stored."""
-        return {
-            "name": self.name,
-            "at": self.at,
-            "actor": self.actor,
-            "action": self.action,
-            "reason": self.reason,
-            "generation": self.generation,
-            "changes": dict(self.changes),
-            "selector": self.selector,
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> HistoryRecord:
-        """Read a stored record (raises KeyError, TypeError or ValueError if bad)."""
-        changes = data.get("changes", {})
-        reason = data.get("reason")
-        selector = data.get("selector")
-        return cls(
-            name=str(data["name"]),
-            at=str(data["at"]),
-            actor=str(data.get("actor", "")),
-            action=str(data.get("action", "")),
-            reason=None if reason is None else str(reason),
-            generation=int(data.get("generation", 0)),
-            changes=dict(changes) if isinstance(changes, dict) else {},
-            selector=selector if isinstance(selector, str) else None,
-        )
 
 
 @dataclass(frozen=True)
@@ -429,10 +321,14 @@ class ControlStore:
                     selector=selector,
                 )
                 if not attempt.changes and state.error is None:
+                    from cbcontrol.store._records import WriteResult
+
                     generation = _int((state.data or {}).get("generation"))
                     return WriteResult(name, generation, changed=False)
                 self._validate(name, attempt.document, presets)
                 if dry_run:
+                    from cbcontrol.store._records import WriteResult
+
                     generation = attempt.record["generation"]
                     return WriteResult(
                         name, generation, changed=True, changes=attempt.changes
@@ -457,6 +353,8 @@ class ControlStore:
     def _result(
         name: str, new: Mapping[str, Any], changes: Mapping[str, Any]
     ) -> WriteResult:
+        from cbcontrol.store._records import WriteResult
+
         return WriteResult(
             name,
             int(new["generation"]),
@@ -671,6 +569,8 @@ class ControlStore:
 
     def history(self, name: str | None = None, limit: int = 50) -> list[HistoryRecord]:
         """The latest changes, oldest first (of one breaker, or all)."""
+        from cbcontrol.store._records import HistoryRecord
+
         records = []
         for data in self.backend.history(name, limit):
             with contextlib.suppress(KeyError, TypeError, ValueError):
@@ -960,8 +860,7 @@ def _drain(
     return False
 
 
-@dataclass(frozen=True, slots=True)
-class _Attempt:
+class _Attempt(NamedTuple):
     """One try of a write: the new document, what it changes, its history record."""
 
     document: dict[str, Any]
@@ -993,6 +892,8 @@ class _Attempt:
             new["reason"] = reason
         else:
             new.pop("reason", None)
+        from cbcontrol.store._records import HistoryRecord
+
         record = HistoryRecord(
             name=name,
             at=new["updated_at"],
@@ -1053,6 +954,8 @@ class _Waiting:
         return self.current[0] > self.generation and seen == self.current
 
     def ack(self, start: float) -> Ack:
+        from cbcontrol.store._records import Ack
+
         live = len(self.observed)
         observed = self.observed
         if self.selector is not None:

@@ -26,8 +26,8 @@ from cbcontrol.config._env import EnvSource
 from cbcontrol.config._yamldoc import load_yaml, parse_document
 from cbcontrol.exceptions import ConfigError
 from cbcontrol.store import MemoryStore, Scope, parse_store_url
-from cbcontrol.store._control import HistoryRecord
 from cbcontrol.store._keys import classify
+from cbcontrol.store._records import HistoryRecord
 from cbcontrol.store._status import instance_document
 
 if TYPE_CHECKING:
