@@ -12,9 +12,10 @@ milliseconds (etcd) or a few hundred (file), and confirmed"):
   subprocess (interpreter start, imports, connection, write, wait, exit), and the
   ``elapsed_ms`` that cbctl itself reports for its write and wait;
 * **file store, library**: the same as the first, on a YAML file store;
-* **cbctl get**: the wall time of ``cbctl get payment`` (and of ``-o json`` and
-  ``cbctl list``) beside a floor, a script that only imports grpc and the etcd stubs
-  and does one read, and ``python -c pass``. cbcontrol and cbctl are byte-compiled
+* **cbctl start-up**: the wall time of ``cbctl get payment`` (and of ``-o json``,
+  ``cbctl list``, ``cbctl set payment --max-failures N --no-wait`` and ``cbctl
+  --help``) beside a floor, a script that only imports grpc and the etcd stubs and
+  does one read, and ``python -c pass``. cbcontrol and cbctl are byte-compiled
   first, as pip does when it installs the wheel (an editable install run with
   ``PYTHONDONTWRITEBYTECODE`` would otherwise compile ~40 modules on every run).
 
@@ -23,10 +24,12 @@ each), all on this machine, talking to a loopback etcd started for the run (the 
 suite's helper, Debian's ``etcd``). Each row is ``--writes`` writes (30), one after
 the other, each changing ``max_failures``; p99 of 30 samples is the nearest-rank
 percentile, i.e. the worst or second-worst sample. Targets: p99 <= 50 ms with
-30 instances on etcd; ``cbctl get`` <= 1.5 x the floor.
+30 instances on etcd; ``cbctl get`` <= 1.5 x the floor, ``cbctl set --no-wait`` <= 2 x
+the floor, ``cbctl --help`` <= 300 ms.
 
 Run ``python bench/ack.py`` (about 2 minutes on 2 cores), ``--quick`` for a smoke run,
-``--json PATH`` to keep the numbers. Notes and results: ``bench/ACK.md``.
+``--startup`` for the start-up rows alone (one instance, ~30 s), ``--json PATH`` to
+keep the numbers. Notes and results: ``bench/ACK.md``.
 """
 
 from __future__ import annotations
@@ -245,27 +248,60 @@ def cbctl_acks(store_url: str, writes: int, values: Values) -> dict[str, Any]:
     }
 
 
-def get_vs_floor(etcd: EtcdServer, store_url: str, runs: int) -> dict[str, Any]:
-    """``cbctl get payment`` beside one bare etcd read and ``python -c pass``."""
+def get_vs_floor(
+    etcd: EtcdServer, store_url: str, runs: int, values: Values
+) -> dict[str, Any]:
+    """cbctl's start-up (get, list, set --no-wait, --help) beside one bare etcd read."""
     for package in (ROOT / "cbcontrol", ROOT / "cli" / "cbctl"):
         compileall.compile_dir(package, quiet=1)
     namespace = store_url.rsplit("/", 1)[-1]
     key = f"/cbcontrol/{namespace}/breakers/payment"
     floor = [sys.executable, "-c", FLOOR, etcd.endpoint, key]
     bare = [sys.executable, "-c", "pass"]
-    commands = {"get": ["get", "payment"], "get_json": ["get", "payment", "-o", "json"]}
-    commands["list"] = ["list"]
+    commands: dict[str, Any] = {
+        "get": ["get", "payment"],
+        "get_json": ["get", "payment", "-o", "json"],
+        "list": ["list"],
+        "set_no_wait": lambda: [
+            "set",
+            "payment",
+            "--max-failures",
+            str(values.next()),
+            "--no-wait",
+        ],
+        "help": ["--help"],
+    }
     times: dict[str, list[float]] = {n: [] for n in (*commands, "floor", "python")}
     for _ in range(runs):  # interleaved, so that drifts hit all of them alike
         for name, args in commands.items():
-            times[name].append(cbctl(store_url, *args)[0])
+            times[name].append(
+                cbctl(store_url, *(args() if callable(args) else args))[0]
+            )
         for name, argv in (("floor", floor), ("python", bare)):
             start = time.perf_counter()
             subprocess.run(argv, check=True, capture_output=True, timeout=60)  # noqa: S603
             times[name].append(time.perf_counter() - start)
     result = {name: summary(samples) for name, samples in times.items()}
-    ratio = result["get"]["p50_ms"] / result["floor"]["p50_ms"]
-    return {**result, "ratio_p50": round(ratio, 2)}
+    floor_p50 = result["floor"]["p50_ms"]
+    return {
+        **result,
+        "ratio_p50": round(result["get"]["p50_ms"] / floor_p50, 2),
+        "set_ratio_p50": round(result["set_no_wait"]["p50_ms"] / floor_p50, 2),
+    }
+
+
+def startup(runs: int) -> dict[str, Any]:
+    """Only the start-up rows: one instance on a fresh etcd."""
+    values = Values()
+    workdir = Path(tempfile.mkdtemp(prefix="cbcontrol-bench-"))
+    try:
+        with EtcdServer() as etcd:
+            url = f"etcd://{etcd.endpoint}/bench{uuid.uuid4().hex[:8]}"
+            with Fleet(url, 1, workdir):
+                cbctl(url, "set", "payment", "--max-failures", str(values.next()))
+                return get_vs_floor(etcd, url, runs, values)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def row(cells: list[object], widths: list[int]) -> str:
@@ -282,7 +318,14 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="1 and 10, 10 writes")
     parser.add_argument("--writes", type=int, default=None, help="writes per row")
     parser.add_argument("--json", type=Path, help="write the numbers here too")
+    parser.add_argument("--startup", action="store_true", help="start-up rows only")
     args = parser.parse_args()
+    if args.startup:
+        found = startup(args.writes or 30)
+        report_startup(found)
+        if args.json is not None:
+            args.json.write_text(json.dumps(found, indent=2))
+        return
     sizes = [1, 10] if args.quick else [1, 10, 30]
     writes = args.writes or (10 if args.quick else 30)
     print(
@@ -301,7 +344,7 @@ def main() -> None:
                     library = library_acks(url, writes, values)
                     cli = cbctl_acks(url, writes, values)
                     if count == 1:
-                        results["get"] = get_vs_floor(etcd, url, writes)
+                        results["get"] = get_vs_floor(etcd, url, writes, values)
                 results["etcd"][count] = {"library": library, "cbctl": cli}
                 print(f"  etcd, {count} instance(s): done", flush=True)
             for count in sizes:
@@ -316,6 +359,25 @@ def main() -> None:
     report(results)
     if args.json is not None:
         args.json.write_text(json.dumps(results, indent=2, default=str))
+
+
+def report_startup(get: dict[str, Any]) -> None:
+    """Print the start-up table and its ratios to the floor."""
+    print("\ncbctl start-up, wall time of a fresh process (ms)")
+    print(row(["", "p50", "p99"], [34, 10, 10]))
+    for name, label in (
+        ("get", "cbctl get payment"),
+        ("get_json", "cbctl get payment -o json"),
+        ("list", "cbctl list"),
+        ("set_no_wait", "cbctl set payment ... --no-wait"),
+        ("help", "cbctl --help"),
+        ("floor", "floor: grpc + etcd stubs, 1 read"),
+        ("python", "python -c pass"),
+    ):
+        print(row([label, *pair(get[name])], [34, 10, 10]))
+    print(f"cbctl get / floor (p50): {get['ratio_p50']}x (target <= 1.5x)")
+    print(f"cbctl set --no-wait / floor (p50): {get['set_ratio_p50']}x (target <= 2x)")
+    print(f"cbctl --help (p50): {get['help']['p50_ms']} ms (target <= 300 ms)")
 
 
 def pair(stats: dict[str, float]) -> list[float]:
@@ -345,18 +407,7 @@ def report(results: dict[str, Any]) -> None:
     incomplete += sum(r["cbctl"]["incomplete"] for r in results["etcd"].values())
     incomplete += sum(r["incomplete"] for r in results["file"].values())
     print(f"(writes not acknowledged by all within {WAIT_S:.0f} s: {incomplete})")
-    get = results["get"]
-    print("\nOne read, wall time of a fresh process (ms)")
-    print(row(["", "p50", "p99"], [34, 10, 10]))
-    for name, label in (
-        ("get", "cbctl get payment"),
-        ("get_json", "cbctl get payment -o json"),
-        ("list", "cbctl list"),
-        ("floor", "floor: grpc + etcd stubs, 1 read"),
-        ("python", "python -c pass"),
-    ):
-        print(row([label, *pair(get[name])], [34, 10, 10]))
-    print(f"cbctl get / floor (p50): {get['ratio_p50']}x (target <= 1.5x)")
+    report_startup(results["get"])
     top = max(results["etcd"])
     lib = results["etcd"][top]["library"]
     print(

@@ -28,14 +28,8 @@ if TYPE_CHECKING:
     from cbcontrol._plane import ControlPlane, PlaneHealth, connect
     from cbcontrol._policy import ExceptionRule, always, never, on, when
     from cbcontrol.config import BreakerConfig
-    from cbcontrol.store._control import (
-        Ack,
-        ControlStore,
-        HistoryRecord,
-        StoredSpec,
-        WriteResult,
-        open_store,
-    )
+    from cbcontrol.store._control import ControlStore, StoredSpec, open_store
+    from cbcontrol.store._records import Ack, HistoryRecord, WriteResult
 
 __all__ = [
     "Ack",
@@ -72,7 +66,7 @@ __all__ = [
 # and a tool that needs one part (cbctl reading a store) does not load the rest
 # (pydantic and the config layer).
 _LAZY = {
-    "Ack": "cbcontrol.store._control",
+    "Ack": "cbcontrol.store._records",
     "BreakerConfig": "cbcontrol.config",
     "BreakerSnapshot": "cbcontrol._metrics",
     "CallRecorded": "cbcontrol._events",
@@ -81,7 +75,7 @@ _LAZY = {
     "ControlPlane": "cbcontrol._plane",
     "ControlStore": "cbcontrol.store._control",
     "ExceptionRule": "cbcontrol._policy",
-    "HistoryRecord": "cbcontrol.store._control",
+    "HistoryRecord": "cbcontrol.store._records",
     "Outcome": "cbcontrol._events",
     "PlaneHealth": "cbcontrol._plane",
     "ResultOrigin": "cbcontrol._fallback",
@@ -89,7 +83,7 @@ _LAZY = {
     "StateChanged": "cbcontrol._events",
     "StoredSpec": "cbcontrol.store._control",
     "Trigger": "cbcontrol._events",
-    "WriteResult": "cbcontrol.store._control",
+    "WriteResult": "cbcontrol.store._records",
     "always": "cbcontrol._policy",
     "connect": "cbcontrol._plane",
     "never": "cbcontrol._policy",

@@ -29,8 +29,8 @@ from itertools import islice
 from typing import TYPE_CHECKING, Any, Final
 
 from cbcontrol._limits import clip
-from cbcontrol.config._layout import STATUS_TTL_S
 from cbcontrol.exceptions import StoreError
+from cbcontrol.store._port import STATUS_TTL_S
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable

@@ -26,7 +26,7 @@ from cbcontrol._recording import peek
 from cbcontrol._settings import DEFAULT_SETTINGS, Settings, settings_of
 from cbcontrol._state import Machine
 from cbcontrol._window import TimeWindow
-from cbcontrol.config._layout import CONFIG_FIELDS
+from cbcontrol.config._fields import CONFIG_FIELDS
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Hashable, Mapping

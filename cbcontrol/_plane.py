@@ -40,12 +40,12 @@ from cbcontrol._limits import MAX_TEXT_CHARS, bounded_errors, clip
 from cbcontrol._names import check_name, sanitize
 from cbcontrol.config._builder import (
     generation_of,
-    layer_from_spec,
+    layers_from_spec,
+    scopes_of,
     validate_preset,
     validate_spec,
 )
 from cbcontrol.config._env import EnvSource
-from cbcontrol.config._layout import STATUS_FORMAT
 from cbcontrol.config._merge import (
     Layer,
     PresetTable,
@@ -63,6 +63,7 @@ from cbcontrol.config._models import (
 from cbcontrol.exceptions import ConfigError
 from cbcontrol.store._port import Scope
 from cbcontrol.store._status import (
+    STATUS_FORMAT,
     canonical,
     config_digest,
     digest_of,
@@ -76,7 +77,7 @@ if TYPE_CHECKING:
 
     from cbcontrol._clock import Clock
     from cbcontrol._events import StateChanged
-    from cbcontrol.config._models import BreakerSpec, PresetSpec
+    from cbcontrol.config._models import BreakerSpec, Override, PresetSpec
     from cbcontrol.store._port import Document, StoreBackend, Update
 
 __all__ = ["ControlPlane", "PlaneHealth", "connect"]
@@ -193,7 +194,7 @@ class _Managed:
     layers: list[Layer]  # its own layers (code, env), under the store's
     options: dict[str, Any]
     override: tuple[object, ...] | None = None  # the override last applied
-    reset_generation: int | None = None
+    resets: dict[str, int] | None = None  # reset markers applied, per scope ("": none)
     generation: int = 0  # of the spec applied (0: none, or written by hand)
     digest: str | None = None  # of the spec applied (None: no spec)
     preset: str | None = None  # the preset its config resolved from
@@ -269,6 +270,7 @@ class ControlPlane:
         environ: Mapping[str, str] | None = None,
         clock: Clock = monotonic,
         publish: bool = True,
+        labels: Mapping[str, str] | None = None,
     ) -> None:
         self.store = store
         self.app = app
@@ -292,6 +294,9 @@ class ControlPlane:
         self._thread: threading.Thread | None = None
         self._listeners: list[Callable[[str], object]] = []
         self.instance_id = _instance_id(app)
+        self._labels, self._label_error = _labels(
+            app, self.instance_id, os.environ if environ is None else environ, labels
+        )
         self._started_at = datetime.now(UTC)
         self._publisher: StatusPublisher | None = None
         self._cache: DesiredCache | None = None
@@ -372,6 +377,8 @@ class ControlPlane:
             self._apply(name, managed, initial=True)
         if self._publisher is not None:
             self._publisher.mark([name])  # report the new breaker without waiting
+            if managed.env_error is not None or managed.error is not None:
+                self._publisher.mark_identity()  # and its errors
         return breaker
 
     def set_code(self, name: str, code: Mapping[str, object]) -> None:
@@ -382,6 +389,17 @@ class ControlPlane:
             self._apply(name, managed, initial=False)
         if self._publisher is not None:
             self._publisher.mark([name])
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """
+        This instance's labels: app, host, instance and ``CBCONTROL_LABELS``.
+
+        Selectors of operators' targeted changes match these (``docs/cli.md``).
+
+        .. versionadded:: 0.3.0
+        """
+        return dict(self._labels)
 
     def names(self) -> list[str]:
         """The names of the breakers this process has created."""
@@ -403,6 +421,8 @@ class ControlPlane:
                 errors["store"] = self._store_error
             if self._hold_reason is not None:
                 errors["store/history"] = self._hold_reason
+            if self._label_error is not None:
+                errors["labels"] = self._label_error
             for name, managed in self._breakers.items():
                 error = managed.error or managed.env_error
                 if error is not None:
@@ -451,6 +471,7 @@ class ControlPlane:
             heartbeat_at=datetime.now(UTC),
             version=_version(),
             store=self._store_name,
+            labels=dict(self._labels),
             breakers={
                 name: _breaker_status(m, errors.get(f"breakers/{name}"))
                 for name, m in managed
@@ -814,7 +835,7 @@ class ControlPlane:
         spec: BreakerSpec | None = None
         if good is not None:
             spec = good.spec  # type: ignore[assignment]
-            layers.append(layer_from_spec(self._layer, spec, good.origin))  # type: ignore[arg-type]
+            layers += layers_from_spec(self._layer, spec, good.origin, self._labels)  # type: ignore[arg-type]
         try:
             resolved = resolve(name, layers, self._presets)
         except ConfigError as exc:
@@ -835,8 +856,10 @@ class ControlPlane:
         managed.cfg = config_digest(
             resolved.config.model_dump(mode="json"), resolved.sources
         )
-        changed |= self._apply_override(managed, spec)
+        # A reset first: it clears the breaker's override, which the spec (read
+        # at once with the reset, or after it) may set again.
         changed |= self._apply_reset(managed, spec, initial=initial)
+        changed |= self._apply_override(managed, spec)
         generation = 0 if spec is None else generation_of(spec)
         applied_digest = None if good is None else good.digest
         changed |= (generation, applied_digest) != (managed.generation, managed.digest)
@@ -844,8 +867,18 @@ class ControlPlane:
         managed.error = None
         return changed
 
+    def _override(self, spec: BreakerSpec | None) -> Override | None:
+        """The override in force here: the last matching scope's, else the spec's."""
+        if spec is None:
+            return None
+        found = spec.override
+        for scope, values in zip(spec.scopes or (), scopes_of(spec), strict=True):
+            if scope.override is not None and values.selector.matches(self._labels):
+                found = scope.override
+        return found
+
     def _apply_override(self, managed: _Managed, spec: BreakerSpec | None) -> bool:
-        override = None if spec is None else spec.override
+        override = self._override(spec)
         mode = "none" if override is None else override.mode
         key = (
             None
@@ -871,17 +904,32 @@ class ControlPlane:
         managed.override = key
         return True
 
-    @staticmethod
+    def _resets(self, spec: BreakerSpec | None) -> dict[str, int]:
+        """The reset markers that concern this instance: the spec's, its scopes'."""
+        if spec is None:
+            return {}
+        markers = (
+            {"": spec.reset_generation} if spec.reset_generation is not None else {}
+        )
+        for scope, values in zip(spec.scopes or (), scopes_of(spec), strict=True):
+            if scope.reset_generation is not None and values.selector.matches(
+                self._labels
+            ):
+                markers[str(values.selector)] = scope.reset_generation
+        return markers
+
     def _apply_reset(
-        managed: _Managed, spec: BreakerSpec | None, *, initial: bool
+        self, managed: _Managed, spec: BreakerSpec | None, *, initial: bool
     ) -> bool:
-        generation = None if spec is None else spec.reset_generation
-        if generation is None or generation == managed.reset_generation:
-            return False
-        if not initial:  # a breaker created after the reset request is fresh already
+        """Reset once per new marker (a scope that reappears counts as new)."""
+        markers = self._resets(spec)
+        previous = managed.resets or {}
+        fresh = any(previous.get(key) != value for key, value in markers.items())
+        managed.resets = markers
+        if fresh and not initial:  # a breaker created after the request is fresh
             managed.breaker.reset()
-        managed.reset_generation = generation
-        return True
+            managed.override = None  # reset lifted it: apply the spec's again
+        return fresh
 
     # -- what the status publisher sends ---------------------------------------------
 
@@ -903,10 +951,24 @@ class ControlPlane:
             "started_at": utc_text(self._started_at.timestamp()),
             "version": _version(),
             "store": self._store_name,
+            "labels": dict(self._labels),
             "health": health,
             "errors": errors,
             "base": _base(),
         }
+
+    def _record_error(
+        self, name: str, managed: _Managed
+    ) -> tuple[str | None, str | None]:
+        """The config error in force, and the digest of the spec rejected, if any."""
+        error = managed.error or managed.env_error
+        doc = self._in_force().docs.get(("breakers", name))
+        if doc is None or doc.error is None:
+            return error, None
+        # Which document was rejected: operators tell an invalid spec from one this
+        # instance has not seen yet.
+        encoded = doc.canonical()
+        return error or doc.error, None if encoded is None else digest_of(encoded)
 
     def _record(self, name: str) -> dict[str, Any] | None:
         """One breaker's status record (``docs/store.md``), or None if it is gone."""
@@ -914,10 +976,7 @@ class ControlPlane:
             managed = self._breakers.get(name)
             if managed is None:
                 return None
-            error = managed.error or managed.env_error
-            doc = self._in_force().docs.get(("breakers", name))
-            if error is None and doc is not None and doc.error is not None:
-                error = doc.error
+            error, rejected = self._record_error(name, managed)
         breaker = managed.breaker
         snap = breaker.snapshot()
         # Wall-clock instants are fixed once per change, so an idle breaker's record
@@ -958,6 +1017,8 @@ class ControlPlane:
             record["retry_at"] = utc_text(managed.retry[2] or time.time())
         if error is not None:
             record["error"] = error
+        if rejected is not None:
+            record["rejected"] = rejected
         local = [
             layer_json(layer)
             for layer in managed.layers
@@ -969,6 +1030,34 @@ class ControlPlane:
 
 
 _HOST = socket.gethostname()
+
+
+def _labels(
+    app: str,
+    instance_id: str,
+    environ: Mapping[str, str],
+    given: Mapping[str, str] | None,
+) -> tuple[dict[str, str], str | None]:
+    """
+    This instance's labels: app, host, instance, ``CBCONTROL_LABELS`` and ``given``.
+
+    Returns the labels and why entries were skipped (logged, reported in status).
+    """
+    from cbcontrol._labels import parse_labels
+
+    text = environ.get("CBCONTROL_LABELS", "")
+    found, errors = parse_labels(text)
+    if given:
+        extra, more = parse_labels(
+            ",".join(f"{k}={v}" for k, v in given.items()), source="connect(labels=)"
+        )
+        found.update(extra)
+        errors += more
+    for error in errors:
+        logger.error("%s; ignoring this label", error)
+    automatic = {"app": sanitize(app), "host": sanitize(_HOST), "instance": instance_id}
+    message = clip("; ".join(map(str, errors))) if errors else None
+    return {**found, **automatic}, message
 
 
 def _rounded(value: float | None) -> float | None:
@@ -1053,6 +1142,7 @@ def connect(
     environ: Mapping[str, str] | None = None,
     source: StoreBackend | None = None,
     clock: Clock = monotonic,
+    labels: Mapping[str, str] | None = None,
 ) -> ControlPlane:
     """
     Open the control plane of this process.
@@ -1068,6 +1158,9 @@ def connect(
         environ: Environment to read instead of :data:`os.environ`.
         source: The same as passing a backend as ``store`` (kept from 0.1).
         clock: The breakers' clock.
+        labels: Labels of this instance besides ``app``, ``host``, ``instance`` and
+            ``CBCONTROL_LABELS`` (``zone=eu-1,track=canary``), which operators'
+            selectors match.
 
     Raises:
         ConfigError: ``store`` is not a valid store URL.
@@ -1075,6 +1168,8 @@ def connect(
     .. versionadded:: 0.1.0
     .. versionchanged:: 0.2.0
        ``store`` may be a backend.
+    .. versionchanged:: 0.3.0
+       ``labels``.
     """
     import sys
     from pathlib import Path
@@ -1088,4 +1183,6 @@ def connect(
     if backend is None:
         backend = open_backend(url, environ=environ)
     name = app or Path(sys.argv[0] or "python").stem or "python"
-    return ControlPlane(url, backend, app=name, environ=environ, clock=clock)
+    return ControlPlane(
+        url, backend, app=name, environ=environ, clock=clock, labels=labels
+    )

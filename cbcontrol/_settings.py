@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from cbcontrol.config._layout import CONFIG_FIELDS
+from cbcontrol.config._fields import CONFIG_FIELDS
 
 if TYPE_CHECKING:
     from cbcontrol.config import BreakerConfig

@@ -6,6 +6,7 @@ The hierarchy::
     CBControlError
     ├── CircuitOpenError          a call was rejected by an open breaker
     ├── TransitionError           internal: an illegal state-machine transition
+    ├── BreakerNotFoundError (LookupError)  no spec and no live instance has it
     ├── ConfigError (ValueError)  a bad config value, with breaker, field, value, source
     └── StoreError                a config store failed
         ├── StoreUnavailableError   the store cannot be reached (down, hung, refused)
@@ -19,6 +20,7 @@ without parsing text.
 from __future__ import annotations
 
 __all__ = [
+    "BreakerNotFoundError",
     "CBControlError",
     "CircuitOpenError",
     "ConfigError",
@@ -100,6 +102,36 @@ class TransitionError(CBControlError, RuntimeError):
             f"on {trigger!r}; the state is unchanged"
         )
         super().__init__(msg)
+
+
+class BreakerNotFoundError(CBControlError, LookupError):
+    """
+    No spec and no live instance has the breaker an operation names.
+
+    Args:
+        name: The breaker asked for.
+        store: The store, without credentials.
+        known: The breakers there are (the closest are suggested).
+
+    .. versionadded:: 0.3.0
+    """
+
+    def __init__(self, name: str, store: str, known: tuple[str, ...] = ()) -> None:
+        import difflib
+
+        self.name = name
+        self.store = store
+        self.known = known
+        self.suggestions = tuple(difflib.get_close_matches(name, known, n=3))
+        if self.suggestions:
+            hint = "did you mean " + " or ".join(f'"{c}"' for c in self.suggestions)
+            hint += "?"
+        elif known:
+            more = f" and {len(known) - 10} more" if len(known) > 10 else ""  # noqa: PLR2004
+            hint = f"known breakers: {', '.join(known[:10])}{more}"
+        else:
+            hint = "the store has no breaker yet (set one to create it)"
+        super().__init__(f'no breaker "{name}" in {store}; {hint}')
 
 
 class ConfigError(CBControlError, ValueError):

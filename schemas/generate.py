@@ -1,12 +1,14 @@
 """
 Write the JSON Schemas of cbcontrol's documents, or check that they are current.
 
-    python schemas/generate.py          # rewrite schemas/*.json
+    python schemas/generate.py          # rewrite schemas/*.json and the catalog
     python schemas/generate.py --check  # exit 1 if any file is stale (CI)
 
 The schemas come from the pydantic models (``cbcontrol.config.json_schema``, which
 ``cbctl schema`` prints too), so editors (via the ``yaml-language-server`` line in the
-example files) validate exactly what cbcontrol accepts.
+example files) validate exactly what cbcontrol accepts. The same models give
+``cbcontrol/config/_catalog.py``: the config fields as plain data (kinds, bounds,
+units, help), which cbctl's options and every reader that must not load pydantic use.
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ from pathlib import Path
 from typing import get_args
 
 from cbcontrol.config import SchemaName, json_schema
+from cbcontrol.config._schema import catalog_text
 
 HERE = Path(__file__).parent
+CATALOG = HERE.parent / "cbcontrol" / "config" / "_catalog.py"
 
 
 def render(name: SchemaName) -> str:
@@ -33,9 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="fail if files are stale")
     args = parser.parse_args(argv)
     stale = []
-    for name in get_args(SchemaName):
-        path = HERE / f"{name}.json"
-        text = render(name)
+    outputs = [(HERE / f"{name}.json", render(name)) for name in get_args(SchemaName)]
+    outputs.append((CATALOG, catalog_text()))
+    for path, text in outputs:
         current = path.read_text() if path.exists() else None
         if current == text:
             continue
@@ -46,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {path}")
     if stale:
         print(
-            f"stale schemas: {', '.join(stale)}; run `python schemas/generate.py`",
+            f"stale: {', '.join(stale)}; run `python schemas/generate.py`",
             file=sys.stderr,
         )
         return 1

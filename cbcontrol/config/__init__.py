@@ -11,7 +11,16 @@ from typing import TYPE_CHECKING
 
 from cbcontrol._limits import MAX_FILE_BYTES
 from cbcontrol.config._duration import format_duration, parse_duration
-from cbcontrol.config._layout import CONFIG_FIELDS, DURATION_FIELDS, FLOAT_FIELDS
+from cbcontrol.config._fields import (
+    CONFIG_FIELDS,
+    DURATION_FIELDS,
+    FIELDS,
+    FLOAT_FIELDS,
+    PERCENT_FIELDS,
+    FieldInfo,
+    format_value,
+    parse_text,
+)
 
 if TYPE_CHECKING:
     from cbcontrol.config._builder import ConfigBuilder
@@ -36,8 +45,10 @@ __all__ = [
     "BUILTIN_PRESETS",
     "CONFIG_FIELDS",
     "DURATION_FIELDS",
+    "FIELDS",
     "FLOAT_FIELDS",
     "MAX_FILE_BYTES",
+    "PERCENT_FIELDS",
     "PRECEDENCE",
     "BreakerConfig",
     "BreakerCounters",
@@ -47,6 +58,7 @@ __all__ = [
     "ConfigBuilder",
     "ConfigDocument",
     "DocumentError",
+    "FieldInfo",
     "FieldValue",
     "InstanceStatus",
     "Override",
@@ -54,13 +66,15 @@ __all__ = [
     "Resolved",
     "SchemaName",
     "format_duration",
+    "format_value",
     "json_schema",
     "load_yaml",
     "parse_duration",
+    "parse_text",
 ]
 
 # Imported on first use (PEP 562): the models need pydantic; durations and the field
-# names do not, and are all that `cbctl get` needs.
+# catalog do not, and are all that cbctl's reads need.
 _LAZY = {
     "BUILTIN_PRESETS": "cbcontrol.config._presets",
     "PRECEDENCE": "cbcontrol.config._merge",

@@ -9,18 +9,20 @@ from pydantic import ValidationError
 
 from cbcontrol._limits import MAX_FILE_BYTES, DocumentError
 from cbcontrol.config._env import EnvSource
-from cbcontrol.config._layout import field_source
 from cbcontrol.config._merge import (
     Layer,
     PresetTable,
     Resolved,
+    ScopedValues,
     builtin_presets,
     check_nulls,
     config_errors,
+    field_source,
     merge_presets,
     null_rule,
     resolve,
     spec_layer,
+    spec_layers,
 )
 from cbcontrol.config._models import BreakerSpec, PresetSpec
 from cbcontrol.config._yamldoc import parse_document
@@ -36,6 +38,8 @@ __all__ = [
     "ConfigBuilder",
     "generation_of",
     "layer_from_spec",
+    "layers_from_spec",
+    "scopes_of",
     "validate_preset",
     "validate_spec",
 ]
@@ -161,15 +165,22 @@ def validate_spec(breaker: str, data: Mapping[str, object], origin: str) -> Brea
         raise config_errors(
             exc, breaker=breaker, source=lambda f: field_source(origin, f)
         )[0] from None
-    bad = check_nulls(spec.config_values())
-    if bad is not None:
-        raise ConfigError(
-            null_rule(),
-            breaker=breaker,
-            field=bad,
-            value=None,
-            source=field_source(origin, bad),
-        )
+    for where, values in (
+        (origin, spec.config_values()),
+        *(
+            (f"{origin}.scopes.{i}", scope.config_values())
+            for i, scope in enumerate(spec.scopes or ())
+        ),
+    ):
+        bad = check_nulls(values)
+        if bad is not None:
+            raise ConfigError(
+                null_rule(),
+                breaker=breaker,
+                field=bad,
+                value=None,
+                source=field_source(where, bad),
+            )
     return spec
 
 
@@ -209,5 +220,29 @@ def generation_of(spec: BreakerSpec) -> int:
 
 
 def layer_from_spec(kind: str, spec: BreakerSpec, origin: str) -> Layer:
-    """The layer a validated spec contributes, with per-field provenance."""
+    """The layer a validated spec's own (unscoped) fields contribute."""
     return spec_layer(kind, spec.config_values(), spec.preset, origin)
+
+
+def scopes_of(spec: BreakerSpec) -> list[ScopedValues]:
+    """A validated spec's scopes, as the merge takes them."""
+    from cbcontrol._labels import Selector
+
+    return [
+        ScopedValues(Selector.parse(s.selector), s.config_values(), s.preset)
+        for s in spec.scopes or ()
+    ]
+
+
+def layers_from_spec(
+    kind: str, spec: BreakerSpec, origin: str, labels: Mapping[str, str]
+) -> list[Layer]:
+    """The layers a validated spec gives an instance with ``labels`` (with scopes)."""
+    return spec_layers(
+        kind,
+        spec.config_values(),
+        spec.preset,
+        origin,
+        scopes=scopes_of(spec),
+        labels=labels,
+    )

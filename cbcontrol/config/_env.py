@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Final
 from pydantic import ValidationError
 
 from cbcontrol._limits import MAX_TEXT_CHARS
-from cbcontrol.config._layout import CONFIG_FIELDS
+from cbcontrol.config._fields import CONFIG_FIELDS
 from cbcontrol.config._merge import Layer, config_errors, nullable_fields
 from cbcontrol.config._models import BreakerSpec
 from cbcontrol.exceptions import ConfigError

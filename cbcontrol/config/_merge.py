@@ -19,9 +19,9 @@ from __future__ import annotations
 import difflib
 import functools
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Final, get_args
+from typing import TYPE_CHECKING, Final, NamedTuple, get_args
 
-from cbcontrol.config._layout import CONFIG_FIELDS, field_source
+from cbcontrol.config._fields import CONFIG_FIELDS
 from cbcontrol.exceptions import ConfigError
 
 if TYPE_CHECKING:
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
     from pydantic import ValidationError
 
+    from cbcontrol._labels import Selector
     from cbcontrol.config._models import BreakerConfig
 
 __all__ = [
@@ -38,15 +39,19 @@ __all__ = [
     "Merged",
     "PresetTable",
     "Resolved",
+    "ScopedValues",
     "builtin_presets",
     "check_nulls",
     "config_errors",
+    "field_source",
     "merge",
     "merge_presets",
     "null_rule",
     "nullable_fields",
     "resolve",
+    "scoped_origin",
     "spec_layer",
+    "spec_layers",
 ]
 
 PRECEDENCE: Final = ("default", "preset", "code", "env", "file", "etcd")
@@ -119,8 +124,7 @@ class Resolved:
         return {f: (getattr(self.config, f), self.sources[f]) for f in self.sources}
 
 
-@dataclass(frozen=True, slots=True)
-class Merged:
+class Merged(NamedTuple):
     """
     Layers merged, not validated: what :func:`merge` gives.
 
@@ -133,6 +137,18 @@ class Merged:
     values: dict[str, object]
     sources: dict[str, str]
     preset: str
+
+
+def field_source(origin: str, field: str | None) -> str:
+    """
+    The provenance of one field of the document at ``origin``.
+
+    Files address each field (``file:/x.yaml#breakers.payment.max_failures``); an etcd
+    key holds the whole document at one revision, the provenance of all its fields.
+    """
+    if field is None or not origin.startswith(("file:", "code:")):
+        return origin
+    return f"{origin}.{field}" if "#" in origin else f"{origin}#{field}"
 
 
 def builtin_presets() -> PresetTable:
@@ -184,12 +200,56 @@ def spec_layer(
     The layer a store's spec contributes, with per-field provenance.
 
     ``values`` are the config fields it sets, as the library reads them (validated,
-    or normalized by :func:`~cbcontrol.config._layout.as_read`).
+    or normalized by :func:`~cbcontrol.config._fields.as_read`).
     """
     sources = {f: field_source(origin, f) for f in values}
     chosen = preset if isinstance(preset, str) and preset else None
     preset_source = field_source(origin, "preset") if chosen else None
     return Layer(kind, dict(values), sources, chosen, preset_source)
+
+
+def scoped_origin(origin: str, selector: str) -> str:
+    """The provenance of a scope of the document at ``origin``: ``...[zone=eu-1]``."""
+    return f"{origin}[{selector}]"
+
+
+class ScopedValues(NamedTuple):
+    """
+    A scope of a spec, as the merge needs it.
+
+    Attributes:
+        selector: Its selector, parsed.
+        values: The config fields it sets (as the library reads them).
+        preset: The preset it chooses, if any.
+    """
+
+    selector: Selector
+    values: Mapping[str, object]
+    preset: object = None
+
+
+def spec_layers(
+    kind: str,
+    values: Mapping[str, object],
+    preset: object,
+    origin: str,
+    *,
+    scopes: Iterable[ScopedValues],
+    labels: Mapping[str, str],
+) -> list[Layer]:
+    """
+    A store spec's layers for an instance with ``labels``: unscoped, then its scopes.
+
+    Each scope whose selector matches ``labels`` adds a layer above the spec's own
+    fields, in the order of the document, so of two matching scopes the later wins
+    (the merge keeps the order of layers of one kind).
+    """
+    layers = [spec_layer(kind, values, preset, origin)]
+    for scope in scopes:
+        if scope.selector.matches(labels):
+            where = scoped_origin(origin, str(scope.selector))
+            layers.append(spec_layer(kind, scope.values, scope.preset, where))
+    return layers
 
 
 def merge(breaker: str, layers: Iterable[Layer], presets: PresetTable) -> Merged:

@@ -24,7 +24,8 @@ from pydantic import (
 )
 
 from cbcontrol.config._duration import DURATION_PATTERN, parse_duration
-from cbcontrol.config._layout import CONFIG_FIELDS
+from cbcontrol.config._fields import CONFIG_FIELDS
+from cbcontrol.exceptions import ConfigError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -43,6 +44,7 @@ __all__ = [
     "Override",
     "PartialConfig",
     "PresetSpec",
+    "SpecScope",
 ]
 
 Duration = Annotated[
@@ -255,8 +257,8 @@ class BreakerConfig(BaseModel):
         return super().model_copy(deep=deep)
 
 
-# CONFIG_FIELDS (from _layout) lists BreakerConfig's fields in declaration order;
-# tests/config/test_layout.py checks that it does.
+# CONFIG_FIELDS (from the generated catalog) lists BreakerConfig's fields in
+# declaration order; `schemas/generate.py --check` keeps it so.
 
 _SPEC_CONFIG = ConfigDict(frozen=True, extra="forbid", strict=True, defer_build=True)
 
@@ -324,15 +326,66 @@ class Override(BaseModel):
         return value
 
 
+MAX_SCOPES = 32
+"""Scoped layers one breaker may carry."""
+
+
+class SpecScope(PartialConfig):
+    """
+    A scoped layer of a breaker's spec: fields for the instances a selector picks.
+
+    It sits above the breaker's own (unscoped) fields on the instances whose labels
+    the selector matches; of two matching scopes, the later in the list wins
+    (``docs/cli.md``, "Targeted changes").
+
+    .. versionadded:: 0.3.0
+    """
+
+    selector: str
+    """A label selector, kubectl's syntax: ``zone=eu-1,track in (canary)``."""
+    preset: str | None = None
+    """The preset the selected instances start from."""
+    override: Override | None = None
+    """An operator override on the selected instances only."""
+    reset_generation: Annotated[int, Field(ge=0)] | None = None
+    """Bumped by ``cbctl reset --selector``: the selected instances reset once."""
+
+    @field_validator("selector")
+    @classmethod
+    def _check_selector(cls, value: str) -> str:
+        from cbcontrol._labels import Selector
+
+        try:
+            selector = Selector.parse(value)
+        except ConfigError as exc:
+            raise ValueError(exc.rule) from None
+        if not selector:
+            msg = (
+                "must select something: an empty selector picks every instance, so "
+                "put these fields in the breaker itself"
+            )
+            raise ValueError(msg)
+        return value
+
+    def config_values(self) -> dict[str, object]:
+        """The config fields this scope sets (an explicit null included)."""
+        return {
+            f: getattr(self, f) for f in CONFIG_FIELDS if f in self.model_fields_set
+        }
+
+
 class BreakerSpec(PartialConfig):
     """
     The desired state of one breaker: one flat document (DESIGN.md §5).
 
     Any subset of the config fields, plus the preset, the operator override, the
-    reset generation, and the metadata ``cbctl`` maintains. The same shape lives in
-    etcd (JSON) and under ``breakers.<name>`` in the YAML file.
+    reset generation, scoped layers for the instances selectors pick, and the
+    metadata ``cbctl`` maintains. The same shape lives in etcd (JSON) and under
+    ``breakers.<name>`` in the YAML file.
 
     .. versionadded:: 0.1.0
+    .. versionchanged:: 0.3.0
+       ``scopes``.
     """
 
     preset: str | None = None
@@ -341,6 +394,8 @@ class BreakerSpec(PartialConfig):
     """An operator override, if any."""
     reset_generation: Annotated[int, Field(ge=0)] | None = None
     """Bumped by ``cbctl reset``; every instance resets once per new value."""
+    scopes: list[SpecScope] | None = None
+    """Scoped layers, each above the unscoped fields on the instances it selects."""
     generation: Annotated[int, Field(ge=0)] | None = None
     """Bumped by cbctl on every change; derived from the content if absent."""
     updated_by: str | None = None
@@ -349,6 +404,28 @@ class BreakerSpec(PartialConfig):
     """When the last change was made."""
     reason: str | None = None
     """Why the last change was made."""
+
+    @field_validator("scopes")
+    @classmethod
+    def _check_scopes(cls, value: list[SpecScope] | None) -> list[SpecScope] | None:
+        from cbcontrol._labels import Selector
+
+        if value is None:
+            return None
+        if len(value) > MAX_SCOPES:
+            msg = f"must hold at most {MAX_SCOPES} scopes, got {len(value)}"
+            raise ValueError(msg)
+        seen: set[str] = set()
+        for scope in value:  # each selector parsed when its scope validated
+            canonical = str(Selector.parse(scope.selector))
+            if canonical in seen:
+                msg = (
+                    f"has two scopes with the selector {canonical!r}; merge them "
+                    "into one"
+                )
+                raise ValueError(msg)
+            seen.add(canonical)
+        return value
 
     def config_values(self) -> dict[str, object]:
         """The config fields this document sets (an explicit null included)."""
@@ -459,6 +536,8 @@ class BreakerStatus(BaseModel):
     """The spec generation this instance last applied."""
     observed_digest: str | None = None
     """The digest of the spec document it applied (None: no spec)."""
+    rejected_digest: str | None = None
+    """The digest of a spec document it rejected as invalid, if any."""
     effective: dict[str, FieldValue] = Field(default_factory=dict)
     """Every effective field with its source."""
     stats: BreakerStats = Field(default_factory=BreakerStats)
@@ -505,6 +584,12 @@ class InstanceStatus(BaseModel):
     """cbcontrol's version in the process."""
     store: str = ""
     """The store the process reads."""
+    labels: dict[str, str] = Field(default_factory=dict)
+    """Its labels (``app``, ``host``, ``instance``, ``CBCONTROL_LABELS``)."""
+    heartbeat_age_s: float | None = None
+    """Seconds since its last heartbeat, as the store tells (None if it cannot)."""
+    liveness: Literal["live", "stale", "lost"] = "live"
+    """``stale``: its heartbeat is late; ``lost``: none for the TTL (listed a while)."""
     breakers: dict[str, BreakerStatus] = Field(default_factory=dict)
     """Its breakers by name."""
     errors: dict[str, str] = Field(default_factory=dict)

@@ -39,16 +39,14 @@ from cbcontrol.store._url import StoreURL, parse_store_url, redact
 
 if TYPE_CHECKING:
     from cbcontrol.store._control import (
-        Ack,
         ControlStore,
-        HistoryRecord,
         StoredSpec,
         StoreView,
-        WriteResult,
         open_store,
     )
     from cbcontrol.store._memory import MemoryStore
     from cbcontrol.store._open import open_backend
+    from cbcontrol.store._records import Ack, HistoryRecord, WriteResult
 
 __all__ = [
     "NAME_RULE",
@@ -75,13 +73,13 @@ __all__ = [
 ]
 
 _LAZY = {
-    "Ack": "cbcontrol.store._control",
+    "Ack": "cbcontrol.store._records",
     "ControlStore": "cbcontrol.store._control",
-    "HistoryRecord": "cbcontrol.store._control",
+    "HistoryRecord": "cbcontrol.store._records",
     "MemoryStore": "cbcontrol.store._memory",
     "StoreView": "cbcontrol.store._control",
     "StoredSpec": "cbcontrol.store._control",
-    "WriteResult": "cbcontrol.store._control",
+    "WriteResult": "cbcontrol.store._records",
     "open_backend": "cbcontrol.store._open",
     "open_store": "cbcontrol.store._control",
 }

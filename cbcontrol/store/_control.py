@@ -30,11 +30,10 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, NamedTuple, Self
 
 from cbcontrol._limits import MAX_TEXT_CHARS, clip
 from cbcontrol._names import check_name
-from cbcontrol.config._layout import CONFIG_FIELDS, SPEC_SHAPE, as_read, conforms
 from cbcontrol.exceptions import (
     ConfigError,
     StoreConflictError,
@@ -45,10 +44,13 @@ from cbcontrol.store._port import Scope
 from cbcontrol.store._status import digest, instance_document
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Generator, Mapping, Sequence
+    from collections.abc import Callable, Generator, Mapping
+    from pathlib import Path
 
+    from cbcontrol._labels import Selector
     from cbcontrol.config._models import BreakerSpec, InstanceStatus, PresetSpec
-    from cbcontrol.store._port import Document, StoreBackend, Update
+    from cbcontrol.store._port import Document, SpecState, StoreBackend, Update
+    from cbcontrol.store._records import Ack, HistoryRecord, WriteResult
     from cbcontrol.store._url import StoreURL
 
 # The config layer (pydantic) is imported where a document is validated, not here:
@@ -56,12 +58,11 @@ if TYPE_CHECKING:
 # it only needs when something is invalid.
 
 __all__ = [
-    "Ack",
     "ControlStore",
-    "HistoryRecord",
     "StoreView",
     "StoredSpec",
-    "WriteResult",
+    "check_spec",
+    "flatten",
     "open_store",
 ]
 
@@ -73,6 +74,7 @@ METADATA = ("generation", "updated_by", "updated_at", "reason")
 _CAS_ATTEMPTS = 50
 _RETRY_S = (0.05, 0.1, 0.2, 0.4, 0.8)
 _WATCH_FRAME_S = 0.25
+_REFRESH_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -80,9 +82,7 @@ class StoredSpec:
     """
     A breaker's desired state as stored, validated when first asked.
 
-    Validating loads pydantic (~100 ms for a command-line tool). A tool that reads
-    the instances' statuses anyway can skip it with :meth:`confirmed_by` when live
-    instances applied this very document.
+    Validating loads pydantic; reading the document as stored does not.
 
     Attributes:
         name: The breaker.
@@ -98,10 +98,6 @@ class StoredSpec:
     data: Mapping[str, Any]
     origin: str
     read_error: str | None = None
-    # The spec as read, once live instances confirmed it (see confirmed_by).
-    _confirmed: dict[str, Any] | None = field(
-        default=None, init=False, repr=False, compare=False
-    )
 
     @cached_property
     def _validated(self) -> tuple[BreakerSpec, str | None]:
@@ -122,9 +118,7 @@ class StoredSpec:
 
     @property
     def error(self) -> str | None:
-        """Why the stored document is invalid, if it is (``spec`` is then empty)."""
-        if self._confirmed is not None:
-            return None
+        """Why the stored document is invalid, if it is (validates it: pydantic)."""
         if self.read_error is not None:
             return self.read_error
         return self._validated[1]
@@ -139,153 +133,6 @@ class StoredSpec:
     def digest(self) -> str | None:
         """The digest instances report once they applied exactly this document."""
         return None if self.read_error is not None else digest(dict(self.data))
-
-    @property
-    def document(self) -> dict[str, Any]:
-        """
-        The spec as the library reads it: durations in seconds, floats as floats.
-
-        That is ``spec.model_dump(mode="json", exclude_unset=True)``, or the data as
-        stored when it is invalid.
-        """
-        if self._confirmed is not None:
-            return dict(self._confirmed)
-        if self.error is not None:
-            return dict(self.data)
-        if conforms(self.data, SPEC_SHAPE):  # the model keeps all but config values
-            read = {
-                f: as_read(f, self.data[f]) for f in CONFIG_FIELDS if f in self.data
-            }
-            return {**self.data, **read}
-        return self.spec.model_dump(mode="json", exclude_unset=True)
-
-    def confirmed_by(self, statuses: Sequence[Mapping[str, Any]]) -> bool:
-        """
-        Count this spec as valid, without validating it, if live instances applied it.
-
-        ``statuses`` are the documents (:meth:`ControlStore.instance_documents`) of
-        every live instance that has this breaker. They confirm the spec when each
-        one reports this document's digest applied without error (an instance
-        validated exactly these bytes) and the spec keeps its other keys as its
-        model would (an override's ``until``, which the model rewrites, does not).
-        Then :attr:`error` and :attr:`document` need no validation.
-        """
-        if self._confirmed is None and "_validated" not in self.__dict__:
-            object.__setattr__(self, "_confirmed", self._confirm(statuses))
-        return self._confirmed is not None
-
-    def _confirm(self, statuses: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
-        if not statuses or self.digest is None or not conforms(self.data, SPEC_SHAPE):
-            return None
-        for status in statuses:
-            breaker = (status.get("breakers") or {}).get(self.name)
-            if (
-                not isinstance(breaker, dict)
-                or breaker.get("observed_digest") != self.digest
-                or breaker.get("error") is not None
-            ):
-                return None
-        try:
-            read = {
-                f: as_read(f, self.data[f]) for f in CONFIG_FIELDS if f in self.data
-            }
-        except (TypeError, ValueError, ArithmeticError):
-            return None
-        return {**self.data, **read}
-
-
-@dataclass(frozen=True, slots=True)
-class WriteResult:
-    """
-    The outcome of a write.
-
-    Attributes:
-        name: The breaker.
-        generation: The spec's generation after the write.
-        changed: False when the write would not have changed anything (not written).
-        changes: ``{field: (old, new)}`` of what changed.
-        digest: The digest of the stored document, which instances report.
-    """
-
-    name: str
-    generation: int
-    changed: bool
-    changes: Mapping[str, tuple[Any, Any]] = field(default_factory=dict)
-    digest: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Ack:
-    """
-    How far a write has been applied across the fleet.
-
-    Attributes:
-        applied: Live instances with the breaker that applied the document.
-        instances: Live instances with the breaker.
-        elapsed_s: Seconds waited.
-        pending: Instance ids that have not applied it.
-    """
-
-    applied: int
-    instances: int
-    elapsed_s: float
-    pending: tuple[str, ...] = ()
-
-    @property
-    def complete(self) -> bool:
-        """Every live instance applied it."""
-        return self.applied == self.instances
-
-
-@dataclass(frozen=True, slots=True)
-class HistoryRecord:
-    """
-    One change of a breaker's desired state: who, when, why, what.
-
-    Attributes:
-        name: The breaker.
-        at: When (UTC, ISO 8601).
-        actor: Who (``CBCTL_ACTOR``, else user@host).
-        action: ``set``, ``unset``, ``trip``, ``bypass``, ``reset``, ``apply``, ...
-        reason: Why, as given with ``--reason``.
-        generation: The spec's generation after the change.
-        changes: ``{field: [old, new]}``.
-    """
-
-    name: str
-    at: str
-    actor: str
-    action: str
-    reason: str | None
-    generation: int
-    changes: Mapping[str, list[Any]]
-
-    def to_json(self) -> dict[str, Any]:
-        """The record as stored."""
-        return {
-            "name": self.name,
-            "at": self.at,
-            "actor": self.actor,
-            "action": self.action,
-            "reason": self.reason,
-            "generation": self.generation,
-            "changes": dict(self.changes),
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> HistoryRecord:
-        """Read a stored record (raises KeyError, TypeError or ValueError if bad)."""
-        changes = data.get("changes", {})
-        reason = data.get("reason")
-        return cls(
-            name=str(data["name"]),
-            at=str(data["at"]),
-            actor=str(data.get("actor", "")),
-            action=str(data.get("action", "")),
-            reason=None if reason is None else str(reason),
-            generation=int(data.get("generation", 0)),
-            changes=dict(changes) if isinstance(changes, dict) else {},
-        )
 
 
 @dataclass(frozen=True)
@@ -326,9 +173,18 @@ class _Tracked:
 
     def __init__(self) -> None:
         self.docs: dict[tuple[str, str, str], Document] = {}
+        self.started = False  # an update came
+        self.taken = 0  # updates taken
+        self.stale: str | None = "connecting to the store"  # the store's last error
 
     def take(self, update: Update) -> None:
+        self.started = True
+        self.taken += 1
+        if update.error is not None:
+            self.stale = update.error
+            return
         if update.complete:
+            self.stale = None
             self.docs.clear()
         for doc in update.documents:
             if doc.data is None and doc.error is None:
@@ -415,6 +271,8 @@ class ControlStore:
         reason: str | None = None,
         action: str = "set",
         timeout: float = 10.0,
+        selector: str | None = None,
+        dry_run: bool = False,
     ) -> WriteResult:
         """
         Change one breaker's spec safely against concurrent writers and failures.
@@ -428,6 +286,9 @@ class ControlStore:
             action: What kind of change, for the history.
             timeout: Seconds to keep retrying while the store is unavailable (an
                 etcd leader change, a restart).
+            selector: The instances a targeted change is for, for the history.
+            dry_run: Validate and say what would change, write nothing (the result's
+                generation is the one the write would get; its digest is None).
 
         Raises:
             ConfigError: The name, the reason or the new document is invalid, alone
@@ -440,52 +301,42 @@ class ControlStore:
         _check_text("actor", actor)
         deadline = time.monotonic() + timeout
         presets = self._retrying(self.store_presets, deadline)
-        self._retrying(lambda: self._ensure_epoch(actor), deadline)
-        attempt: dict[str, Any] | None = None
-        attempt_changes: dict[str, tuple[Any, Any]] = {}
-        outcome: WriteResult | None = None
+        if not dry_run:
+            self._retrying(lambda: self._ensure_epoch(actor), deadline)
+        attempt: _Attempt | None = None
         conflicts = 0
-        while outcome is None:
+        while True:
             try:
                 state = self.backend.load_spec(name)
-                if attempt is not None and state.data == attempt:
+                if attempt is not None and state.data == attempt.document:
                     # Our write landed though its answer was lost (a leader change).
-                    outcome = self._result(name, attempt, state, attempt_changes)
-                    break
-                attempt = None
-                old = dict(state.data or {})
-                new = change({k: v for k, v in old.items() if k not in METADATA})
-                floor = state.floor
-                attempt_changes = (
-                    _diff(old, new)
-                    if state.error is None
-                    else {k: (None, v) for k, v in new.items()}
-                )
-                if not attempt_changes and state.error is None:
-                    outcome = WriteResult(
-                        name, _int(old.get("generation")), changed=False
-                    )
-                    break
-                generation = max(_int(old.get("generation")), floor) + 1
-                new.update(generation=generation, updated_by=actor, updated_at=_now())
-                if reason is not None:
-                    new["reason"] = reason
-                else:
-                    new.pop("reason", None)
-                self._validate(name, new, presets)
-                record = HistoryRecord(
-                    name=name,
-                    at=new["updated_at"],
+                    return self._result(name, attempt.document, attempt.changes)
+                attempt = _Attempt.make(
+                    name,
+                    state,
+                    change,
                     actor=actor,
-                    action=action,
                     reason=reason,
-                    generation=generation,
-                    changes={k: [o, n] for k, (o, n) in attempt_changes.items()},
-                ).to_json()
-                attempt = new
-                if self.backend.commit_spec(name, new, state, record):
-                    outcome = self._result(name, new, state, attempt_changes)
-                    break
+                    action=action,
+                    selector=selector,
+                )
+                if not attempt.changes and state.error is None:
+                    from cbcontrol.store._records import WriteResult
+
+                    generation = _int((state.data or {}).get("generation"))
+                    return WriteResult(name, generation, changed=False)
+                self._validate(name, attempt.document, presets)
+                if dry_run:
+                    from cbcontrol.store._records import WriteResult
+
+                    generation = attempt.record["generation"]
+                    return WriteResult(
+                        name, generation, changed=True, changes=attempt.changes
+                    )
+                if self.backend.commit_spec(
+                    name, attempt.document, state, attempt.record
+                ):
+                    return self._result(name, attempt.document, attempt.changes)
                 attempt = None
                 conflicts += 1
                 if conflicts >= _CAS_ATTEMPTS:
@@ -497,13 +348,13 @@ class ControlStore:
                     raise
                 logger.info("writing breaker %s: %s; retrying", name, exc)
                 conflicts += 1
-        return outcome
 
     @staticmethod
     def _result(
-        name: str, new: Mapping[str, Any], state: object, changes: Mapping[str, Any]
+        name: str, new: Mapping[str, Any], changes: Mapping[str, Any]
     ) -> WriteResult:
-        del state
+        from cbcontrol.store._records import WriteResult
+
         return WriteResult(
             name,
             int(new["generation"]),
@@ -600,7 +451,7 @@ class ControlStore:
     def _view(self, tracked: _Tracked, stale: str | None = None) -> StoreView:
         specs: dict[str, StoredSpec] = {}
         presets: dict[str, tuple[Mapping[str, Any], str]] = {}
-        identities: dict[str, Mapping[str, Any]] = {}
+        identities: dict[str, Document] = {}
         records: dict[str, dict[str, Mapping[str, Any]]] = {}
         invalid: dict[str, str] = {}
         epoch = None
@@ -612,7 +463,7 @@ class ControlStore:
             elif kind == "epoch":
                 epoch = doc.data
             elif kind == "instances" and doc.data is not None:
-                identities[name] = doc.data
+                identities[name] = doc
             elif kind == "status" and doc.data is not None:
                 records.setdefault(instance, {})[name] = doc.data
             elif doc.error is not None:
@@ -624,12 +475,13 @@ class ControlStore:
         now = time.time()
         instances = [
             instance_document(
-                identity,
+                identity.data or {},
                 records.get(instance_id, {}),
                 specs=spec_index,
                 layer=self.backend.layer,
                 store_presets=presets,
                 now=now,
+                age=identity.age,
             )
             for instance_id, identity in identities.items()
         ]
@@ -668,6 +520,7 @@ class ControlStore:
         progress: Callable[[Ack], object] | None = None,
         *,
         digest: str | None = None,
+        selector: str | None = None,
     ) -> Ack:
         """
         Wait until every live instance that has breaker ``name`` applied a document.
@@ -676,17 +529,28 @@ class ControlStore:
         the stored spec that superseded it (a later write, of a higher generation):
         an instance that is stale, frozen or reports a generation the store does not
         hold is never counted. Without ``digest``, once it reports ``generation`` or
-        a later one. Returns the last :class:`Ack` seen, complete or not when
-        ``timeout`` passed.
+        a later one. With ``selector`` (a targeted change), only the instances whose
+        labels it matches are waited for and counted (``Ack.live`` counts them all).
+        Returns the last :class:`Ack` seen, complete or not when ``timeout`` passed.
+
+        Raises:
+            ConfigError: ``selector`` is malformed.
+
+        .. versionchanged:: 0.3.0
+           ``selector``.
         """
+        from cbcontrol._labels import Selector
+
+        chosen = None if selector is None else Selector.parse(selector)
         start = time.monotonic()
         stop = threading.Event()
         timer = threading.Timer(max(0.0, timeout), stop.set)
         timer.daemon = True
         timer.start()
-        waiting = _Waiting(name, generation, digest)
+        waiting = _Waiting(name, generation, digest, chosen)
         ack = waiting.ack(start)
-        scope = Scope(desired=True, status=True, breaker=name, whole=False)
+        # A selector needs the instances' identities (their labels) too.
+        scope = Scope(desired=True, status=True, breaker=name, whole=bool(chosen))
         watch = self.backend.watch(scope, stop)
         try:
             for update in watch:
@@ -705,6 +569,8 @@ class ControlStore:
 
     def history(self, name: str | None = None, limit: int = 50) -> list[HistoryRecord]:
         """The latest changes, oldest first (of one breaker, or all)."""
+        from cbcontrol.store._records import HistoryRecord
+
         records = []
         for data in self.backend.history(name, limit):
             with contextlib.suppress(KeyError, TypeError, ValueError):
@@ -716,9 +582,11 @@ class ControlStore:
         """
         Views of the store as it changes (the first at once), until ``stop`` is set.
 
-        A frame comes at most every quarter second. While the store fails or hangs,
-        the frame's ``stale`` says so, and its data is the last known. Close the
-        generator (or exhaust it) to release the watch.
+        A frame comes at most every quarter second, and every two seconds at least
+        (instances' heartbeat ages are read again then: a late or lost instance
+        shows without an event). While the store fails or hangs, the frame's
+        ``stale`` says so, and its data is the last known. Close the generator (or
+        exhaust it) to release the watch.
         """
         changes: queue.Queue[Update | None] = queue.Queue()
 
@@ -732,31 +600,38 @@ class ControlStore:
         thread = threading.Thread(target=follow, name="cbctl-watch", daemon=True)
         thread.start()
         tracked = _Tracked()
-        stale: str | None = "connecting to the store"
+        refresh_at = time.monotonic() + _REFRESH_S
+        drawn = -1
         try:
             while not stop.is_set():
-                try:
-                    update = changes.get(timeout=_WATCH_FRAME_S)
-                except queue.Empty:
+                if not _drain(changes, tracked, _WATCH_FRAME_S):
+                    return  # the backend's watch ended
+                due = tracked.started and time.monotonic() >= refresh_at
+                if tracked.taken == drawn and not due:
                     continue
-                while update is not None:  # take every update waiting, then draw
-                    if update.error is not None:
-                        stale = update.error
-                    else:
-                        tracked.take(update)
-                        if update.complete:
-                            stale = None
-                    try:
-                        update = changes.get_nowait()
-                    except queue.Empty:
-                        break
-                if update is None:
-                    return
-                yield self._view(tracked, stale)
+                if due:
+                    if tracked.stale is None:
+                        self._refresh_ages(tracked)
+                    refresh_at = time.monotonic() + _REFRESH_S
+                drawn = tracked.taken
+                yield self._view(tracked, tracked.stale)
                 stop.wait(_WATCH_FRAME_S)
         finally:
             stop.set()
             thread.join(timeout=5.0)
+
+    def _refresh_ages(self, tracked: _Tracked) -> None:
+        """Read the instances' identities again: their heartbeat ages moved on."""
+        try:
+            update = self.backend.read(Scope(status=True, records=False))
+        except StoreError as exc:
+            logger.debug("reading heartbeat ages failed: %s", exc)
+            return
+        for key in [k for k in tracked.docs if k[0] == "instances"]:
+            del tracked.docs[key]
+        for doc in update.documents:
+            if doc.kind == "instances":
+                tracked.docs[doc.key] = doc
 
     def close(self) -> None:
         """Release the store's connections."""
@@ -773,16 +648,59 @@ class ControlStore:
     def _validate(
         self, name: str, data: Mapping[str, Any], presets: Mapping[str, PresetSpec]
     ) -> None:
-        from cbcontrol.config._builder import layer_from_spec, validate_spec
-        from cbcontrol.config._merge import builtin_presets, merge_presets, resolve
+        check_spec(name, data, presets, self.backend.layer)
 
-        origin = f"{self.backend.layer}:breakers/{name}"
-        spec = validate_spec(name, data, origin)
-        table = merge_presets(
-            builtin_presets(),
-            {n: (p.config_values(), "store") for n, p in presets.items()},
+    def delete_preset(self, name: str) -> bool:
+        """
+        Remove a preset from the store; returns whether there was one.
+
+        .. versionadded:: 0.3.0
+        """
+        check_name("preset", name, "ControlStore.delete_preset()")
+        return self.backend.delete_preset(name)
+
+
+def check_spec(
+    name: str,
+    data: Mapping[str, Any],
+    presets: Mapping[str, PresetSpec],
+    layer: str = "etcd",
+    origin: str | None = None,
+) -> None:
+    """
+    Validate a spec as instances will: alone, then resolved over the presets.
+
+    ``presets`` are the store's (the built-in ones are under them). Each scope is
+    resolved over the unscoped fields on its own (which scopes an instance combines
+    depends on its labels, unknown here).
+
+    Raises:
+        ConfigError: The first error, naming field, value, source and rule.
+    """
+    from cbcontrol.config._builder import layer_from_spec, scopes_of, validate_spec
+    from cbcontrol.config._merge import (
+        builtin_presets,
+        merge_presets,
+        resolve,
+        scoped_origin,
+        spec_layer,
+    )
+
+    origin = origin or f"{layer}:breakers/{name}"
+    spec = validate_spec(name, data, origin)
+    table = merge_presets(
+        builtin_presets(),
+        {n: (p.config_values(), "store") for n, p in presets.items()},
+    )
+    unscoped = layer_from_spec(layer, spec, origin)
+    resolve(name, [unscoped], table)
+    for scope in scopes_of(spec):
+        where = scoped_origin(origin, str(scope.selector))
+        resolve(
+            name,
+            [unscoped, spec_layer(layer, scope.values, scope.preset, where)],
+            table,
         )
-        resolve(name, [layer_from_spec(self.backend.layer, spec, origin)], table)
 
 
 def open_store(
@@ -791,6 +709,7 @@ def open_store(
     namespace: str | None = None,
     environ: Mapping[str, str] | None = None,
     timeout: float = 2.5,
+    create: bool = False,
 ) -> ControlStore:
     """
     Open a store for reading and changing desired state (what ``cbctl`` uses).
@@ -798,15 +717,22 @@ def open_store(
     Args:
         url: As for :func:`cbcontrol.connect` (a URL, or a backend); default
             ``CBCONTROL_STORE``, else ``./cbcontrol.yaml``.
-        namespace: Overrides the URL's namespace.
+        namespace: Overrides the URL's namespace (etcd only: a file store has none).
         environ: Environment to read instead of :data:`os.environ`.
         timeout: Seconds each etcd call may take.
+        create: Create a file store that does not exist yet (``version: 1``). An
+            operator's tool otherwise refuses a file store that neither exists nor
+            has instances reporting to it: a mistyped path would show an empty
+            fleet, and a write would create a new file.
 
     Raises:
-        ConfigError: The URL is invalid, or names the memory store (which only
-            exists inside one process).
+        ConfigError: The URL is invalid, names the memory store (which only exists
+            inside one process), or ``namespace`` is given for a file store.
+        StoreError: The file store does not exist and ``create`` is False.
 
     .. versionadded:: 0.1.0
+    .. versionchanged:: 0.3.0
+       ``create``; ``namespace`` is refused for a file store.
     """
     from cbcontrol.store._open import open_backend
     from cbcontrol.store._url import parse_store_url
@@ -814,7 +740,15 @@ def open_store(
     if url is not None and not isinstance(url, str):
         return ControlStore(url)
     env = os.environ if environ is None else environ
-    store = parse_store_url(url, environ=env, namespace=namespace)
+    store = parse_store_url(url, environ=env)
+    if namespace is not None:
+        if store.scheme == "file":
+            rule = (
+                "applies to etcd stores only: a file store has no namespaces (use "
+                "another file instead)"
+            )
+            raise ConfigError(rule, field="namespace", value=namespace, source="cbctl")
+        store = parse_store_url(url, environ=env, namespace=namespace)
     backend = open_backend(store, environ=env, timeout=timeout)
     if backend is None:
         rule = (
@@ -822,7 +756,36 @@ def open_store(
             "(file://PATH or etcd://HOST:PORT/NAMESPACE)"
         )
         raise ConfigError(rule, field="store", value=str(store), source="cbctl")
+    if store.path is not None:
+        _check_file(store.path, env, create=create)
     return ControlStore(backend, store)
+
+
+def _check_file(path: Path, environ: Mapping[str, str], *, create: bool) -> None:
+    """
+    A file store must exist, unless asked to create it (its directory must).
+
+    It exists when its file does, or when instances report to it (its status
+    directory exists): they run on it, and its first write creates the file.
+    """
+    from cbcontrol.store._file import status_dir
+
+    if path.exists() or status_dir(path, environ).is_dir():
+        return
+    if not create:
+        msg = (
+            f'store file "{path}" does not exist: check the path (--store, '
+            "CBCONTROL_STORE); to start a new store there, write with --create"
+        )
+        raise StoreError(msg, store=f"file:{path}")
+    try:
+        with path.open("x", encoding="utf-8") as file:
+            file.write("version: 1\n")
+    except FileExistsError:
+        return
+    except OSError as exc:
+        msg = f'cannot create store file "{path}": {exc.strerror or exc}'
+        raise StoreError(msg, store=f"file:{path}") from exc
 
 
 # -- helpers -------------------------------------------------------------------------
@@ -842,8 +805,36 @@ def _check_text(what: str, text: str | None) -> None:
         raise ConfigError(rule, field=what, value=text[:60] + "...", source="cbctl")
 
 
+def flatten(document: Mapping[str, Any]) -> dict[str, Any]:
+    """
+    A spec with each scope's keys as ``key[selector]``: one level, for diffs.
+
+    ``{"scopes": [{"selector": "zone=eu-1", "max_failures": 2}]}`` becomes
+    ``{"max_failures[zone=eu-1]": 2}`` (the selector in its canonical text).
+    """
+    from cbcontrol._labels import Selector
+
+    out = {k: v for k, v in document.items() if k != "scopes"}
+    scopes = document.get("scopes")
+    if not isinstance(scopes, list):
+        if scopes is not None:
+            out["scopes"] = scopes
+        return out
+    for scope in scopes:
+        if not isinstance(scope, dict):
+            continue
+        text = str(scope.get("selector"))
+        with contextlib.suppress(ConfigError):
+            text = str(Selector.parse(text))
+        for key, value in scope.items():
+            if key != "selector":
+                out[f"{key}[{text}]"] = value
+    return out
+
+
 def _diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
     """``{key: (old, new)}`` of what changed; an added explicit null is a change."""
+    old, new = flatten(old), flatten(new)
     keys = (set(old) | set(new)) - set(METADATA)
     return {
         k: (old.get(k), new.get(k))
@@ -852,18 +843,96 @@ def _diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, tuple[Any
     }
 
 
+def _drain(
+    changes: queue.Queue[Update | None], tracked: _Tracked, timeout: float
+) -> bool:
+    """Take the updates waiting (the first within ``timeout``); False at the end."""
+    try:
+        update = changes.get(timeout=timeout)
+    except queue.Empty:
+        return True
+    while update is not None:
+        tracked.take(update)
+        try:
+            update = changes.get_nowait()
+        except queue.Empty:
+            return True
+    return False
+
+
+class _Attempt(NamedTuple):
+    """One try of a write: the new document, what it changes, its history record."""
+
+    document: dict[str, Any]
+    changes: dict[str, tuple[Any, Any]]
+    record: dict[str, Any]
+
+    @classmethod
+    def make(
+        cls,
+        name: str,
+        state: SpecState,
+        change: Callable[[dict[str, Any]], dict[str, Any]],
+        *,
+        actor: str,
+        reason: str | None,
+        action: str,
+        selector: str | None,
+    ) -> _Attempt:
+        old = dict(state.data or {})
+        new = change({k: v for k, v in old.items() if k not in METADATA})
+        changes = (
+            _diff(old, new)
+            if state.error is None
+            else {k: (None, v) for k, v in flatten(new).items()}
+        )
+        generation = max(_int(old.get("generation")), state.floor) + 1
+        new.update(generation=generation, updated_by=actor, updated_at=_now())
+        if reason is not None:
+            new["reason"] = reason
+        else:
+            new.pop("reason", None)
+        from cbcontrol.store._records import HistoryRecord
+
+        record = HistoryRecord(
+            name=name,
+            at=new["updated_at"],
+            actor=actor,
+            action=action,
+            reason=reason,
+            generation=generation,
+            changes={k: [o, n] for k, (o, n) in changes.items()},
+            selector=selector,
+        ).to_json()
+        return cls(new, changes, record)
+
+
 class _Waiting:
     """What :meth:`ControlStore.wait_applied` follows: the spec, and the records."""
 
-    def __init__(self, name: str, generation: int, digest: str | None) -> None:
+    def __init__(
+        self,
+        name: str,
+        generation: int,
+        digest: str | None,
+        selector: Selector | None = None,
+    ) -> None:
         self.name, self.generation, self.digest = name, generation, digest
+        self.selector = selector
         self.observed: dict[str, tuple[int, str | None]] = {}
+        self.labels: dict[str, Mapping[str, Any]] = {}
         self.current: tuple[int, str | None] = (generation, digest)
 
     def take(self, update: Update) -> None:
         if update.complete:
             self.observed.clear()
+            self.labels.clear()
         for doc in update.documents:
+            if doc.kind == "instances":
+                found = (doc.data or {}).get("labels")
+                if isinstance(found, dict):
+                    self.labels[doc.name] = found
+                continue
             if doc.name != self.name:
                 continue
             data = doc.data
@@ -885,12 +954,22 @@ class _Waiting:
         return self.current[0] > self.generation and seen == self.current
 
     def ack(self, start: float) -> Ack:
+        from cbcontrol.store._records import Ack
+
+        live = len(self.observed)
         observed = self.observed
+        if self.selector is not None:
+            chosen = self.selector
+            observed = {
+                i: seen
+                for i, seen in observed.items()
+                if chosen.matches(self.labels.get(i, {}))
+            }
         pending = tuple(
             sorted(i for i, seen in observed.items() if not self.applied(seen))
         )
         elapsed = time.monotonic() - start
-        return Ack(len(observed) - len(pending), len(observed), elapsed, pending)
+        return Ack(len(observed) - len(pending), len(observed), elapsed, pending, live)
 
 
 def _started(document: Mapping[str, Any]) -> tuple[str, str]:

@@ -31,6 +31,7 @@ them.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import hashlib
 import io
@@ -52,7 +53,6 @@ from cbcontrol._limits import (
     load_object,
 )
 from cbcontrol._names import is_name
-from cbcontrol.config._layout import STATUS_TTL_S
 from cbcontrol.config._yamldoc import (
     ParsedDocument,
     describe,
@@ -62,7 +62,14 @@ from cbcontrol.config._yamldoc import (
 )
 from cbcontrol.exceptions import StoreError
 from cbcontrol.store._keys import decode
-from cbcontrol.store._port import Document, Scope, SpecState, Update
+from cbcontrol.store._port import (
+    LOST_S,
+    STATUS_TTL_S,
+    Document,
+    Scope,
+    SpecState,
+    Update,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator, Mapping
@@ -175,7 +182,8 @@ class _Changes:
         if known is None or self._error is not None:
             self._known, self._error = fresh, None
             return [Update(tuple(documents), complete=True)]
-        changed = [d for k, d in fresh.items() if known.get(k) != d]
+        # A heartbeat's age changes on every read: it is no change of the document.
+        changed = [d for k, d in fresh.items() if not _same(known.get(k), d)]
         gone = [
             Document(d.kind, d.name, None, d.origin, d.instance)
             for k, d in known.items()
@@ -183,6 +191,12 @@ class _Changes:
         ]
         self._known = fresh
         return [Update(tuple(changed + gone))] if changed or gone else []
+
+
+def _same(old: Document | None, new: Document) -> bool:
+    return old is not None and dataclasses.replace(
+        old, age=None
+    ) == dataclasses.replace(new, age=None)
 
 
 class _StatusWriter:
@@ -362,30 +376,40 @@ class FileBackend:
             )
         return documents
 
-    def _statuses(self, breaker: str | None) -> list[Document]:
-        """The live instances' identities and records (files touched within the TTL)."""
+    def _statuses(self, breaker: str | None, *, records: bool = True) -> list[Document]:
+        """
+        Instances' identities and records, by the age of their status files.
+
+        A file touched within the TTL is a live instance; one untouched for longer is
+        a lost instance (its identity only) for :data:`LOST_S` more.
+        """
         try:
             paths = list(self.status_dir.glob("*.json"))
         except OSError:
             return []
-        cutoff = time.time() - STATUS_TTL_S
+        now = time.time()
         documents = []
         for path in paths:
             instance = path.stem
             try:
-                if path.stat().st_mtime < cutoff:
-                    continue  # no heartbeat for a TTL: the instance is gone
+                age = max(0.0, now - path.stat().st_mtime)
+                if age >= STATUS_TTL_S + LOST_S:
+                    continue  # lost long ago: no longer reported
                 with path.open("rb") as file:
                     raw = file.read(MAX_FILE_BYTES + 1)
             except OSError:
                 continue
-            documents += self._status_documents(path, instance, raw, breaker)
+            live = age < STATUS_TTL_S
+            documents += self._status_documents(
+                path, instance, raw, breaker if live and records else "", age
+            )
         return documents
 
     @staticmethod
     def _status_documents(
-        path: Path, instance: str, raw: bytes, breaker: str | None
+        path: Path, instance: str, raw: bytes, breaker: str | None, age: float
     ) -> list[Document]:
+        """An instance's identity and records (none for ``breaker=""``)."""
         origin = f"file:{path}"
         identity = decode(f"instances/{instance}", None, 0, origin)
         if identity.kind == "invalid":
@@ -400,7 +424,7 @@ class FileBackend:
         if not isinstance(info, dict) or not isinstance(records, dict):
             error = f'status file "{path}" must hold "instance" and "breakers" objects'
             return [Document("instances", instance, None, origin, error=error)]
-        documents.append(Document("instances", instance, info, origin))
+        documents.append(Document("instances", instance, info, origin, age=age))
         for name, record in records.items():
             if breaker is not None and name != breaker:
                 continue
@@ -422,7 +446,7 @@ class FileBackend:
                 scope.breaker, missing_ok=missing_ok, specs=scope.specs
             )
         if scope.status:
-            documents += self._statuses(scope.breaker)
+            documents += self._statuses(scope.breaker, records=scope.records)
         return Update(tuple(documents), complete=True)
 
     # -- watching ----------------------------------------------------------------
@@ -563,6 +587,20 @@ class FileBackend:
 
         write_document(self.path, mutate)
         return changed
+
+    def delete_preset(self, name: str) -> bool:
+        """Remove a preset from the file."""
+        removed = False
+
+        def mutate(doc: CommentedMap) -> None:
+            nonlocal removed
+            presets = doc.get("presets")
+            if isinstance(presets, dict) and name in presets:
+                del presets[name]
+                removed = True
+
+        write_document(self.path, mutate)
+        return removed
 
     def put_epoch(self, document: Mapping[str, Any], *, create: bool) -> bool:
         """A file has no history to lose: no epoch."""

@@ -99,7 +99,8 @@ def prefixes(scope: Scope) -> list[str]:
     if status:
         if scope.whole:
             keys.append("instances/")
-        keys.append(f"status/{breaker}/" if breaker else "status/")
+        if scope.records:
+            keys.append(f"status/{breaker}/" if breaker else "status/")
     return keys
 
 

@@ -17,9 +17,11 @@ backwards.
 
 from __future__ import annotations
 
+import dataclasses
 import queue
 import secrets
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -72,14 +74,17 @@ class _Writer:
         changes = status_changes(self._id, identity, records)
         self._store.write_keys(changes)
         self._keys |= {k for k, v in changes.items() if v is not None}
+        self._store.heartbeats[self._id] = time.time()
 
     def keepalive(self) -> None:
-        """Nothing expires in memory."""
+        """Note the heartbeat (nothing expires in memory: close() removes the keys)."""
+        self._store.heartbeats[self._id] = time.time()
 
     def close(self) -> None:
         """Remove every key this instance wrote."""
         self._store.write_keys(dict.fromkeys(self._keys))
         self._keys.clear()
+        self._store.heartbeats.pop(self._id, None)
 
 
 class MemoryStore:
@@ -103,6 +108,7 @@ class MemoryStore:
         self._store_id = secrets.token_hex(8)
         self._error: str | None = None
         self._watchers: list[_Watcher] = []
+        self.heartbeats: dict[str, float] = {}  # instance id -> wall time
 
     # -- test controls -----------------------------------------------------------
 
@@ -170,11 +176,18 @@ class MemoryStore:
         return self._shared
 
     def read(self, scope: Scope) -> Update:
-        """The complete content of ``scope``."""
+        """The complete content of ``scope`` (identities with their heartbeat age)."""
         with self._lock:
             self._check()
+            now = time.time()
+            documents = tuple(
+                dataclasses.replace(d, age=now - self.heartbeats[d.name])
+                if d.kind == "instances" and d.name in self.heartbeats
+                else d
+                for d in self._snapshot(scope)
+            )
             return Update(
-                self._snapshot(scope),
+                documents,
                 complete=True,
                 revision=self._revision,
                 store_id=self._store_id,
@@ -286,6 +299,16 @@ class MemoryStore:
     def open_status(self, instance_id: str) -> _Writer:
         """Where an instance reports."""
         return _Writer(self, instance_id)
+
+    def delete_preset(self, name: str) -> bool:
+        """Remove a preset."""
+        key = f"presets/{name}"
+        with self._lock:
+            self._check()
+            present = key in self._values
+        if present:
+            self.write_keys({key: None})
+        return present
 
     def close(self) -> None:
         """Nothing to release."""

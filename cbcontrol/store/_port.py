@@ -33,13 +33,16 @@ to tell a reconnect from a start.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, Protocol
 
 if TYPE_CHECKING:
     import threading
     from collections.abc import Generator, Mapping
 
 __all__ = [
+    "LOST_S",
+    "STALE_S",
+    "STATUS_TTL_S",
     "DocKind",
     "Document",
     "Scope",
@@ -48,6 +51,13 @@ __all__ = [
     "StoreBackend",
     "Update",
 ]
+
+STATUS_TTL_S: Final = 10
+"""Seconds a status lives without a heartbeat (the etcd lease TTL)."""
+STALE_S: Final = 7
+"""Seconds without a heartbeat after which an instance is late (two keep-alives)."""
+LOST_S: Final = 300
+"""Seconds a lost instance (no heartbeat for the TTL) is still reported as lost."""
 
 DocKind = Literal["breakers", "presets", "epoch", "instances", "status", "invalid"]
 
@@ -70,6 +80,10 @@ class Document:
         instance: For ``status`` records: the instance id (``name`` is the breaker).
         version: The backend's version of it (etcd's mod revision; 0 if none).
         error: Why the latest value was rejected, bounded in size.
+        age: For ``instances`` identities in a read: seconds since the instance's
+            last heartbeat, as the backend knows it (None if it cannot tell). At
+            :data:`STATUS_TTL_S` or more the instance is lost: its records are gone,
+            and its identity is delivered for :data:`LOST_S` more.
     """
 
     kind: DocKind
@@ -79,6 +93,7 @@ class Document:
     instance: str = ""
     version: int = 0
     error: str | None = None
+    age: float | None = None
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -120,6 +135,7 @@ class Scope:
         breaker: Only this breaker's spec and status records (presets, epoch and
             instances stay whole).
         specs: With ``desired``, the breaker specs too (False: presets and epoch).
+        records: With ``status``, the breaker records too (False: identities only).
         whole: The documents besides specs and records: presets and epoch (with
             ``desired``), instances' identities (with ``status``). False leaves
             them out: a ``wait_applied`` needs one spec and its records only.
@@ -130,6 +146,7 @@ class Scope:
     breaker: str | None = None
     specs: bool = True
     whole: bool = True
+    records: bool = True
 
     DESIRED: ClassVar[Scope]
     PRESETS: ClassVar[Scope]
@@ -297,6 +314,15 @@ class StoreBackend(Protocol):
 
     def open_status(self, instance_id: str) -> StatusWriter:
         """Where instance ``instance_id`` reports (nothing is written yet)."""
+        ...
+
+    def delete_preset(self, name: str) -> bool:
+        """
+        Remove a preset; returns whether there was one.
+
+        Raises:
+            StoreError: The store failed.
+        """
         ...
 
     def close(self) -> None:

@@ -31,17 +31,19 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
-from cbcontrol.config._layout import CONFIG_FIELDS, STATUS_FORMAT, as_read
+from cbcontrol.config._fields import CONFIG_FIELDS, as_read
 from cbcontrol.config._merge import (
     Layer,
+    ScopedValues,
     merge,
     merge_presets,
     preset_table,
-    spec_layer,
+    spec_layers,
 )
 from cbcontrol.exceptions import ConfigError
+from cbcontrol.store._port import STALE_S, STATUS_TTL_S
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -55,9 +57,18 @@ __all__ = [
     "digest_of",
     "instance_document",
     "layer_json",
+    "liveness",
+    "scopes_of_document",
     "utc_text",
 ]
 
+STATUS_FORMAT: Final = 2
+"""
+The layout of reported state (``docs/store.md``), published in each identity.
+
+2: an identity under ``instances/<id>`` and one record per breaker under
+``status/<breaker>/<id>``; 1: one ``InstanceStatus`` document per instance.
+"""
 COUNTERS = ("calls", "successes", "failures", "ignored", "rejections", "fallbacks")
 """The order of the ``calls`` array (then ``slow_calls``)."""
 WINDOW = ("window_calls", "failure_rate", "slow_call_rate", "consecutive_failures")
@@ -115,6 +126,33 @@ def _layer(data: object) -> Layer:
     return Layer(str(data["kind"]), values, sources, preset, preset_source)
 
 
+def _read_values(document: Mapping[str, Any]) -> dict[str, object]:
+    return {f: as_read(f, document[f]) for f in CONFIG_FIELDS if f in document}
+
+
+def scopes_of_document(spec: Mapping[str, Any]) -> list[ScopedValues]:
+    """
+    A spec document's scopes, as the merge takes them (raises when malformed).
+
+    For a document an instance applied: the models accepted it.
+    """
+    scopes = spec.get("scopes") or []
+    if not isinstance(scopes, list):
+        raise TypeError(scopes)
+    if not scopes:
+        return []
+    from cbcontrol._labels import Selector
+
+    return [
+        ScopedValues(
+            Selector.parse(str(scope["selector"])),
+            _read_values(scope),
+            scope.get("preset"),
+        )
+        for scope in scopes
+    ]
+
+
 def derive_effective(
     name: str,
     *,
@@ -124,6 +162,7 @@ def derive_effective(
     base: Mapping[str, Any],
     store_presets: Mapping[str, tuple[Mapping[str, Any], str]],
     local: Sequence[object],
+    labels: Mapping[str, str] | None = None,
 ) -> tuple[dict[str, Any], dict[str, str]] | None:
     """
     What an instance runs, derived from what the store knows: ``(values, sources)``.
@@ -136,6 +175,7 @@ def derive_effective(
         base: The instance's ``{"defaults": ..., "presets": ...}``.
         store_presets: The store's presets as ``{name: (document, origin)}``.
         local: The record's ``local`` layers.
+        labels: The instance's labels, which pick the spec's scopes.
 
     Returns:
         None when it cannot be derived (a malformed record or document).
@@ -150,8 +190,14 @@ def derive_effective(
         )
         layers = [_layer(item) for item in local]
         if spec is not None:
-            values = {f: as_read(f, spec[f]) for f in CONFIG_FIELDS if f in spec}
-            layers.append(spec_layer(layer, values, spec.get("preset"), origin))
+            layers += spec_layers(
+                layer,
+                _read_values(spec),
+                spec.get("preset"),
+                origin,
+                scopes=scopes_of_document(spec),
+                labels=labels or {},
+            )
         merged = merge(name, layers, table)
         values = {**base["defaults"], **merged.values}
     except (ConfigError, KeyError, TypeError, ValueError, AttributeError):
@@ -204,6 +250,7 @@ def _breaker_view(
     effective: dict[str, Any] = {}
     base = identity.get("base")
     local = _list(record.get("local"))
+    labels = identity.get("labels")
     if isinstance(base, dict) and applied == spec_digest:
         derived = derive_effective(
             name,
@@ -213,6 +260,7 @@ def _breaker_view(
             base=base,
             store_presets=store_presets,
             local=local,
+            labels=labels if isinstance(labels, dict) else {},
         )
         if derived is not None and config_digest(*derived) == record.get("cfg"):
             values, sources = derived
@@ -237,6 +285,7 @@ def _breaker_view(
         "override_reason": record.get("reason") if forced else None,
         "observed_generation": _int(record.get("gen")),
         "observed_digest": applied if isinstance(applied, str) else None,
+        "rejected_digest": _text(record.get("rejected")),
         "effective": effective,
         "stats": {
             "window_calls": _int(stats[0]),
@@ -251,8 +300,19 @@ def _breaker_view(
         "times_opened": _int(record.get("opened")),
         "last_state_change": _status_time(record.get("since")),
         "retry_after_s": retry,
-        "error": record.get("error") if isinstance(record.get("error"), str) else None,
+        "error": _text(record.get("error")),
     }
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def liveness(age: float | None) -> str:
+    """``live``, ``stale`` (heartbeat late) or ``lost`` (none for the TTL), by age."""
+    if age is None or age < STALE_S:
+        return "live"
+    return "stale" if age < STATUS_TTL_S else "lost"
 
 
 def instance_document(
@@ -263,6 +323,7 @@ def instance_document(
     layer: str,
     store_presets: Mapping[str, tuple[Mapping[str, Any], str]],
     now: float,
+    age: float | None = None,
 ) -> dict[str, Any]:
     """
     An instance's identity and records in the ``InstanceStatus`` shape (JSON).
@@ -274,8 +335,10 @@ def instance_document(
         layer: The store's layer kind.
         store_presets: The store's presets as ``{name: (document, origin)}``.
         now: The wall-clock time, for ``retry_after_s``.
+        age: Seconds since its last heartbeat, if the store can tell.
     """
     errors = identity.get("errors")
+    labels = identity.get("labels")
     return {
         "format": _int(identity.get("format")),
         "instance_id": str(identity.get("instance_id", "")),
@@ -286,6 +349,11 @@ def instance_document(
         "heartbeat_at": _status_time(identity.get("updated_at")),
         "version": str(identity.get("version", "unknown")),
         "store": str(identity.get("store", "")),
+        "labels": {str(k): str(v) for k, v in labels.items()}
+        if isinstance(labels, dict)
+        else {},
+        "heartbeat_age_s": None if age is None else round(age, 1),
+        "liveness": liveness(age),
         "breakers": {
             name: _breaker_view(
                 name,

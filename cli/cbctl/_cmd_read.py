@@ -1,166 +1,237 @@
-"""Commands that only read: list, get, history, presets, export, validate, schema."""
+"""Commands that read: list, get, history, presets, explain."""
 
 from __future__ import annotations
 
-import json
+import contextlib
 import sys
-from typing import Annotated, Literal
+import threading
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
-from cbcontrol.config import SchemaName
-from cbctl._document import load
-from cbctl._errors import boundary, print_error
-from cbctl._options import NameArgument, OutputOption
-from cbctl._read import list_breakers, show_breaker
-from cbctl._render import (
-    emit,
-    history_table,
-    presets_table,
-    to_json,
-    to_yaml,
+from cbctl._errors import UsageError, boundary, flag_error
+from cbctl._options import (
+    NameArgument,
+    OutputOption,
+    SelectorOption,
+    WatchOption,
+    output_option,
 )
-from cbctl._session import open_store, options, require_known
-from cbctl._views import (
-    Fleet,
-    export_document,
-    history_view,
-    presets_view,
-)
+from cbctl._output import TABLE, Output, Terminal, emit
+from cbctl._session import open_operator
 
-__all__ = ["export", "get", "history", "list_", "presets", "schema", "validate"]
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from types import ModuleType
+
+    from cbcontrol.operator import BreakerView, FleetView, Operator
+
+
+def _shown() -> ModuleType:
+    """cbctl._render, imported once a command shows something (not for --help)."""
+    from cbctl import _render
+
+    return _render
+
+
+_T = TypeVar("_T")
+
+__all__ = ["explain", "get", "history", "list_", "presets"]
+
+
+def _selected(read: Callable[[], _T]) -> _T:
+    """``read()``, with a malformed selector as a usage error."""
+    from cbcontrol import ConfigError
+
+    try:
+        return read()
+    except ConfigError as exc:
+        if exc.field == "selector":
+            raise flag_error(exc) from None
+        raise
+
+
+def _show_fleet(fleet: FleetView, output: Output) -> None:
+    emit(
+        output,
+        data=fleet.to_json,
+        lines=lambda t: _shown().fleet_lines(fleet, t, wide=output.wide),
+        names=lambda: [f"breaker/{b.name}" for b in fleet.breakers],
+    )
+
+
+def _follow(
+    op: Operator,
+    selector: str | None,
+    show: Callable[[FleetView], None],
+    key: Callable[[FleetView], object],
+) -> None:
+    """``-w``: show the view again whenever what it shows changes (until Ctrl-C)."""
+    stop = threading.Event()
+    last: object = None
+    terminal = Terminal.detect()
+    frames = op.watch(stop, selector=selector)
+    try:
+        for frame in frames:
+            now = key(frame.view)
+            if now == last:
+                continue
+            if last is not None and terminal.width is not None:
+                sys.stdout.write("\x1b[H\x1b[2J")  # redraw in place on a terminal
+            elif last is not None:
+                sys.stdout.write("\n")
+            last = now
+            show(frame.view)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop.set()
+        with contextlib.suppress(Exception):
+            frames.close()
 
 
 @boundary
-def list_(ctx: typer.Context, *, output: OutputOption = "table") -> None:
+def list_(
+    ctx: typer.Context,
+    *,
+    selector: SelectorOption = None,
+    watch: WatchOption = False,
+    output: OutputOption = TABLE,
+) -> None:
     """
-    List the breakers across the fleet: state per instance, mode, key config.
+    List the breakers across the fleet: states, override, applied, key config.
 
-    One row per breaker with a spec or on a live instance: states counted over the
-    instances ([bold]closed 3 · open 1[/]), the operator override, max_failures,
-    reset_timeout and failure_rate_threshold, the worst failure rate, the spec
-    generation with how many instances applied it ([bold]7 (3/3)[/]), and errors.
+    One row per breaker with a spec or on a live instance: the states of its
+    instances ([bold]closed:2,open:1[/]), the override, how many instances applied
+    the spec ([bold]3/3[/], or [bold]invalid[/]), max_failures, reset_timeout and
+    failure_rate_threshold as the instances run them ([bold]3*[/] when they
+    differ), the worst failure rate, and footnotes for errors and differences. With
+    [bold]-l[/], only breakers on instances whose labels match, counted over those.
     """
-    list_breakers(options(ctx), output)
+    with open_operator(ctx) as op:
+        fleet = _selected(lambda: op.fleet(selector=selector))
+        if watch:
+            _follow(
+                op, selector, lambda f: _show_fleet(f, output), lambda f: f.to_json()
+            )
+            return
+    _show_fleet(fleet, output)
 
 
 @boundary
 def get(
-    ctx: typer.Context, *, name: NameArgument, output: OutputOption = "table"
+    ctx: typer.Context,
+    *,
+    name: NameArgument,
+    selector: SelectorOption = None,
+    watch: WatchOption = False,
+    output: OutputOption = TABLE,
 ) -> None:
     """
-    Show a breaker: its spec, effective config with sources, status per instance.
+    Show a breaker: spec, effective config with sources, scopes, each instance.
 
-    The effective config is what the oldest live instance reports, each field with
-    its source (default, preset, env, file, etcd); without a live instance, what the
-    store alone gives (default < preset < spec).
+    The effective config is what the oldest live instance runs, each field with
+    its source (default, preset, env, file, etcd, and the scope that set it); a
+    field that differs between instances is marked and explained in a footnote.
+    Without a live instance, what the store alone gives (default < preset < spec).
     """
-    show_breaker(options(ctx), name, output)
+    with open_operator(ctx) as op:
+        view = _selected(lambda: op.breaker(name, selector=selector))
+
+        def show(found: BreakerView) -> None:
+            emit(
+                output,
+                data=found.to_json,
+                lines=lambda t: _shown().get_lines(found, t, wide=output.wide),
+                names=lambda: [f"breaker/{name}"],
+            )
+
+        if watch:
+            _follow(
+                op,
+                selector,
+                lambda f: show(f.breaker(name) or view),
+                lambda f: b.to_json() if (b := f.breaker(name)) else None,
+            )
+            return
+    show(view)
 
 
 @boundary
 def history(
     ctx: typer.Context,
     *,
-    name: NameArgument,
+    name: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[NAME]",
+            help="The breaker (all breakers if left out).",
+            show_default=False,
+        ),
+    ] = None,
     limit: Annotated[
         int,
         typer.Option("--limit", "-n", min=1, help="Show at most this many changes."),
     ] = 50,
-    output: OutputOption = "table",
+    output: OutputOption = TABLE,
 ) -> None:
-    """Show who changed a breaker, when, why and what (oldest first)."""
-    with open_store(ctx) as store:
-        records = history_view(store.history(name, limit=limit))
-        if not records:
-            fleet = Fleet(store)
-            require_known(name, fleet.names(), fleet.url)
-    emit(records, output, lambda: history_table(records))
+    """Show who changed a breaker, when, why and what, oldest first."""
+    from cbcontrol.store import is_name
+
+    if name is not None and not is_name(name):
+        msg = f"invalid breaker name {name[:130]!r}"
+        raise UsageError(msg)
+    with open_operator(ctx) as op:
+        records = op.history(name, limit=limit)
+    emit(
+        output,
+        data=lambda: [r.to_json() for r in records],
+        lines=lambda t: _shown().history_lines(records, t),
+        names=lambda: [f"breaker/{r.name}" for r in records],
+    )
 
 
 @boundary
-def presets(ctx: typer.Context, *, output: OutputOption = "table") -> None:
-    """List the presets and their values: built-in ones, extended by the store's."""
-    with open_store(ctx) as store:
-        view = presets_view(store)
-    emit(view, output, lambda: presets_table(view))
-
-
-@boundary
-def export(
+def presets(
     ctx: typer.Context,
     *,
-    output: Annotated[
-        Literal["yaml", "json"], typer.Option("--output", "-o", help="Output format.")
-    ] = "yaml",
+    output: OutputOption = TABLE,
 ) -> None:
-    """
-    Print the desired state as YAML: store presets and every breaker's spec.
-
-    cbctl's metadata (generation, updated_by, ...) is left out. The output is valid
-    for [bold]cbctl apply -f[/] and as a file store:
-    [bold]cbctl export > cbcontrol.yaml[/].
-    """
-    with open_store(ctx) as store:
-        fleet = Fleet(store)
-        document, skipped = export_document(fleet)
-    for warning in skipped:
-        sys.stderr.write(f"warning: {warning}\n")
-    if output == "json":
-        sys.stdout.write(to_json(document))
-    else:
-        sys.stdout.write(to_yaml(document, comment=f"cbctl export of {fleet.url}"))
+    """List the presets and their values: built-in ones, extended by the store's."""
+    with open_operator(ctx) as op:
+        found = op.presets()
+    emit(
+        output,
+        data=lambda: {p.name: p.to_json() for p in found},
+        lines=lambda t: _shown().presets_lines(found, t),
+        names=lambda: [f"preset/{p.name}" for p in found],
+    )
 
 
 @boundary
-def validate(
-    ctx: typer.Context,  # noqa: ARG001 - the boundary reads --debug from it
+def explain(
+    ctx: typer.Context,
     *,
-    file: Annotated[
-        str, typer.Argument(metavar="FILE", help="The YAML document ('-' for stdin).")
+    field: Annotated[
+        str,
+        typer.Argument(
+            metavar="FIELD",
+            help="A config field: max_failures, or --max-failures, or max-failures.",
+            show_default=False,
+        ),
     ],
-    output: OutputOption = "table",
+    output: Annotated[Output, output_option("table", "json", "yaml")] = TABLE,
 ) -> None:
     """
-    Check a config document offline: every error, with its field path.
-
-    Checks the schema and that each breaker resolves over the built-in presets and
-    the document's own. Exits 1 when the document is invalid.
+    Explain a config field: its type, default, unit, rule and help, and which
+    presets set it (built-in ones and the store's).
     """
-    loaded = load(file)
-    if output != "table":
-        emit(
-            {
-                "file": loaded.where,
-                "valid": not loaded.errors,
-                "errors": list(loaded.errors),
-            },
-            output,
-        )
-    elif not loaded.errors:
-        document = loaded.document
-        assert document is not None  # noqa: S101 - no errors means it validated
-        sys.stdout.write(
-            f"{loaded.where}: valid ({len(document.presets)} presets, "
-            f"{len(document.breakers)} breakers)\n"
-        )
-    if loaded.errors:
-        for error in loaded.errors:
-            print_error(f"{loaded.where}: {error}")
-        raise typer.Exit(1)
+    from cbcontrol import ConfigError
 
-
-@boundary
-def schema(
-    ctx: typer.Context,  # noqa: ARG001 - the boundary reads --debug from it
-    *,
-    name: Annotated[
-        SchemaName,
-        typer.Argument(help="Which document's schema."),
-    ] = "config-file",
-) -> None:
-    """Print the JSON Schema of a config file, a breaker spec or an instance status."""
-    from cbcontrol.config import json_schema
-
-    document = json_schema(name)
-    sys.stdout.write(json.dumps(document, indent=2, sort_keys=True) + "\n")
+    with open_operator(ctx) as op:
+        try:
+            found = op.explain(field.removeprefix("--"))
+        except ConfigError as exc:
+            msg = f"unknown field {field}: {exc.rule}"
+            raise UsageError(msg) from None
+    emit(output, data=found.to_json, lines=lambda t: _shown().explain_lines(found, t))

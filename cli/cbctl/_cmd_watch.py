@@ -1,135 +1,110 @@
-"""``cbctl watch``: the fleet, redrawn on every change of the store."""
+"""``cbctl watch``: the fleet as an incident view, redrawn on every change."""
 
 from __future__ import annotations
 
 import contextlib
-import json
 import sys
 import threading
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Any
+import time
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from cbctl._errors import boundary
-from cbctl._options import OutputOption
-from cbctl._render import console, list_table, to_yaml
-from cbctl._session import open_store
-from cbctl._views import Fleet, breaker_view
+from cbctl._options import SelectorOption, output_option
+from cbctl._output import TABLE, Output, Terminal, to_json
+from cbctl._session import open_operator
 
 if TYPE_CHECKING:
-    from collections.abc import Generator
+    from types import ModuleType
 
-    from rich.console import RenderableType
-    from rich.live import Live
+    from cbcontrol.operator import Event, Frame
 
-    from cbcontrol import ControlStore
+
+def _shown() -> ModuleType:
+    """cbctl._render, imported once a command shows something (not for --help)."""
+    from cbctl import _render
+
+    return _render
+
 
 __all__ = ["watch"]
 
 
-def _frames(store: ControlStore, stop: threading.Event) -> Generator[Fleet]:
-    """The store as it changes (the first frame at once), from the store's watch."""
-    with contextlib.closing(store.watch(stop)) as changes:
-        for view in changes:
-            yield Fleet(store, view=view)
-
-
-def _dashboard(fleet: Fleet, views: list[dict[str, Any]], fresh: str) -> RenderableType:
-    from rich.console import Group
-    from rich.markup import escape
-
-    now = datetime.now(UTC).strftime("%H:%M:%S")
-    header = (
-        f"[bold]cbctl watch[/] · {escape(fleet.url)} · "
-        f"{len(fleet.instances)} instances · {now} UTC · [dim]Ctrl-C to quit[/]"
+def _snapshot(frame: Frame) -> str:
+    return to_json(
+        {
+            "kind": "snapshot",
+            "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "breakers": frame.view.to_json(),
+        },
+        indent=None,
     )
-    if fleet.stale is None:
-        return Group(header, "", list_table(views))
-    stale = (
-        f"[bold red]STALE[/] since {fresh} UTC: the data below may be out of date: "
-        f"{escape(fleet.stale)}"
-    )
-    return Group(header, stale, "", list_table(views))
-
-
-def _draw(
-    fleet: Fleet,
-    views: list[dict[str, Any]],
-    fresh: str,
-    output: str,
-    live: Live | None,
-) -> None:
-    """One frame: redrawn in place on a terminal, else printed after the last."""
-    if live is not None and output == "table":
-        live.update(_dashboard(fleet, views, fresh), refresh=True)
-    elif output == "table":
-        out = console()
-        out.print(_dashboard(fleet, views, fresh))
-        out.print()
-    else:
-        if fleet.stale is not None:
-            sys.stderr.write(f"stale since {fresh} UTC: {fleet.stale}\n")
-        sys.stdout.write(_text(views, output))
-        sys.stdout.flush()
-
-
-def _text(views: list[dict[str, Any]], output: str) -> str:
-    if output == "json":
-        return json.dumps(views, ensure_ascii=False) + "\n"
-    return "---\n" + to_yaml(views)
 
 
 @boundary
 def watch(
     ctx: typer.Context,
     *,
-    iterations: Annotated[
+    selector: SelectorOption = None,
+    count: Annotated[
         int | None,
         typer.Option(
-            "--iterations",
-            "-n",
+            "--count",
+            "-c",
             min=1,
-            help="Stop after this many frames (default: until Ctrl-C).",
+            help="Stop after this many events (default: until Ctrl-C).",
             show_default=False,
         ),
     ] = None,
-    output: OutputOption = "table",
+    output: Annotated[Output, output_option("table", "json")] = TABLE,
 ) -> None:
     """
-    Live dashboard of the fleet, redrawn whenever desired or reported state changes.
+    Watch the fleet live: which instance is in which state, overrides with reason,
+    actor and expiry, and a line for each state change and applied change.
 
-    Driven by the store's watch, not by polling. On a terminal the table is redrawn
-    in place; piped, each changed frame is printed in turn ([bold]-o json[/]: one
-    JSON list per line). While the store fails or hangs, the frame says since when
-    its data is stale.
+    On a terminal the view is redrawn in place and new events are highlighted for a
+    few seconds. Piped, the table is printed once and then one line per event;
+    [bold]-o json[/] prints a snapshot, then one JSON event per line. Nothing is
+    printed while nothing changes. While the store fails or hangs, the view says so.
     """
-    from rich.live import Live
-
+    terminal = Terminal.detect()
+    live = output.text and terminal.width is not None
+    events: list[tuple[float, Event]] = []
+    printed = 0
     stop = threading.Event()
-    out = console()
-    live = Live(console=out, auto_refresh=False) if out.is_terminal else None
-    frames = 0
-    last = None
-    fresh = datetime.now(UTC).strftime("%H:%M:%S")
-    try:
-        with open_store(ctx) as store, contextlib.closing(_frames(store, stop)) as each:
-            if live is not None and output == "table":
-                live.start()
-            for fleet in each:
-                views = [breaker_view(fleet, n) for n in fleet.names()]
-                if (views, fleet.stale) == last:
-                    continue
-                last = (views, fleet.stale)
-                if fleet.stale is None:
-                    fresh = datetime.now(UTC).strftime("%H:%M:%S")
-                _draw(fleet, views, fresh, output, live)
-                frames += 1
-                if iterations is not None and frames >= iterations:
-                    stop.set()
+    with open_operator(ctx) as op:
+        frames = op.watch(stop, selector=selector)
+        try:
+            first = True
+            for frame in frames:
+                now = time.monotonic()
+                events += [(now, e) for e in frame.events]
+                if live:
+                    sys.stdout.write("\x1b[H\x1b[2J")
+                    lines = _shown().watch_lines(frame.view, events, terminal, now=now)
+                    sys.stdout.write("".join(f"{line}\n" for line in lines))
+                elif first:
+                    if output.format == "json":
+                        sys.stdout.write(_snapshot(frame))
+                    else:
+                        lines = _shown().fleet_lines(frame.view, terminal)
+                        sys.stdout.write("".join(f"{line}\n" for line in lines) + "\n")
+                for event in frame.events if not live else ():
+                    text = (
+                        to_json(event.to_json(), indent=None)
+                        if output.format == "json"
+                        else _shown().event_line(event) + "\n"
+                    )
+                    sys.stdout.write(text)
+                sys.stdout.flush()
+                first = False
+                printed += len(frame.events)
+                if count is not None and printed >= count:
                     break
-    except KeyboardInterrupt:
-        stop.set()
-    finally:
-        if live is not None and live.is_started:
-            live.stop()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            stop.set()
+            with contextlib.suppress(Exception):
+                frames.close()

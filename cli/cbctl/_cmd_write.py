@@ -1,79 +1,166 @@
-"""The commands that change one breaker: set, unset, trip, bypass, reset."""
+"""The commands that change one breaker: set, unset, trip, bypass, reset, promote."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import TYPE_CHECKING, Annotated, Any
+import sys
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cbctl._errors import UsageError, boundary
-from cbctl._fields import fields
+from cbctl._errors import NotAppliedError, UsageError, boundary, flag_error
 from cbctl._options import (
+    CreateOption,
+    DryRunOption,
     ForOption,
     NameArgument,
     OutputOption,
     ReasonOption,
+    SelectorOption,
     TimeoutOption,
     WaitOption,
-    parse_duration_option,
+    complete_presets,
+    duration_option,
     with_field_flags,
     with_field_options,
 )
-from cbctl._render import Output
-from cbctl._session import actor, open_store, require_known
-from cbctl._views import Fleet, utc_now
-from cbctl._write import (
-    Waiting,
-    parse_values,
-    report,
-    same_value,
-    settle,
-    usage_error,
-    write,
-)
+from cbctl._output import TABLE, Output, Terminal, emit
+from cbctl._session import open_operator
 
 if TYPE_CHECKING:
-    from cbctl._write import Change
+    from collections.abc import Callable
+    from types import ModuleType
 
-__all__ = ["bypass", "reset", "set_", "trip", "unset"]
-
-_PANEL = "Write options"
-
-
-def _waiting(wait: bool, timeout: str) -> Waiting:
-    return Waiting(wait, parse_duration_option("--timeout", timeout))
+    from cbcontrol import Ack
+    from cbcontrol.operator import ChangeResult, Operator
 
 
-def _change_one(
-    ctx: typer.Context,
-    name: str,
-    change: Change,
-    *,
-    action: str,
-    reason: str | None,
-    waiting: Waiting,
-    output: Output,
-    must_exist: bool = True,
-    flags_are_usage: bool = False,
-) -> None:
-    """Check the name, write, wait, report: the body of every single-breaker write."""
-    with open_store(ctx) as store:
-        if must_exist:
-            fleet = Fleet(store, name)
-            if name not in fleet.names():  # read every name only to suggest some
-                require_known(name, store.view().names(), fleet.url)
-        outcome = write(
-            store,
-            name,
-            change,
-            action=action,
-            reason=reason,
-            on_config_error=usage_error if flags_are_usage else None,
-            timeout=waiting.timeout,
+def _shown() -> ModuleType:
+    """cbctl._render, imported once a command shows something (not for --help)."""
+    from cbctl import _render
+
+    return _render
+
+
+__all__ = [
+    "bypass",
+    "check_applied",
+    "promote",
+    "report",
+    "reset",
+    "set_",
+    "settle",
+    "trip",
+    "unset",
+]
+
+
+def _progress() -> Callable[[ChangeResult, Ack], object] | None:
+    """A status line on stderr while waiting, when stderr is a terminal."""
+    if not Terminal.detect(sys.stderr).width:
+        return None
+
+    def show(result: ChangeResult, ack: Ack) -> None:
+        sys.stderr.write(
+            f"\r\x1b[Kwaiting for {result.name} generation {result.generation}: "
+            f"{ack.applied}/{ack.instances}"
         )
-        settle(store, [outcome], waiting)
-    report([outcome], output, waiting)
+        sys.stderr.flush()
+
+    return show
+
+
+def settle(
+    op: Operator, results: list[ChangeResult], *, wait: bool, timeout: float
+) -> list[ChangeResult]:
+    """Wait for the writes (one deadline for all), or count the instances once."""
+    if not wait:
+        return [op.count(r) for r in results]
+    progress = _progress()
+    try:
+        return op.wait(results, timeout, progress)
+    finally:
+        if progress is not None:
+            sys.stderr.write("\r\x1b[K")
+
+
+def report(
+    results: list[ChangeResult],
+    output: Output,
+    timeout: float,
+    extra: Callable[[ChangeResult], list[str]] | None = None,
+) -> None:
+    """
+    Print what was written and applied; exit 4 when an instance did not apply it.
+
+    Raises:
+        NotAppliedError: Some instance concerned did not apply its change in time.
+    """
+
+    def lines(_: Terminal) -> list[str]:
+        found = []
+        for result in results:
+            found += _shown().result_lines(result)
+            if extra is not None:
+                found += extra(result)
+        return found
+
+    data = [r.to_json() for r in results]
+    emit(
+        output,
+        data=lambda: data[0] if len(data) == 1 else data,
+        lines=lines,
+        names=lambda: [f"breaker/{r.name}" for r in results],
+    )
+    check_applied(results, timeout)
+
+
+def check_applied(results: list[ChangeResult], timeout: float) -> None:
+    """
+    Exit 4 when some instance concerned did not apply a write within the timeout.
+
+    Raises:
+        NotAppliedError: Naming each breaker, its generation and the pending ids.
+    """
+    from cbcontrol.config import format_duration
+
+    parts = []
+    for result in results:
+        ack = result.ack
+        if not result.waited or ack is None or not ack.pending:
+            continue
+        of = _shown().plural(ack.instances, "instance")
+        parts.append(
+            f"{result.name} generation {result.generation} not applied by "
+            f"{len(ack.pending)}/{of} within {format_duration(timeout)}: "
+            f"{', '.join(ack.pending)}"
+        )
+    if parts:
+        raise NotAppliedError("; ".join(parts))
+
+
+def _run(
+    ctx: typer.Context,
+    write: Callable[[Operator], ChangeResult],
+    *,
+    wait: bool,
+    timeout: str,
+    output: Output,
+    dry_run: bool,
+    create: bool = False,
+    extra: Callable[[Operator, ChangeResult], list[str]] | None = None,
+) -> None:
+    """Open, write, wait, report: the body of every single-breaker write."""
+    from cbcontrol import ConfigError
+
+    seconds = duration_option("--timeout", timeout)
+    with open_operator(ctx, create=create) as op:
+        try:
+            result = write(op)
+        except ConfigError as exc:
+            raise flag_error(exc) from None
+        [result] = settle(op, [result], wait=wait and not dry_run, timeout=seconds)
+        more = None if extra is None else (lambda r: extra(op, r))
+        report([result], output, seconds, more)
 
 
 @boundary
@@ -84,47 +171,77 @@ def set_(
     name: NameArgument,
     preset: Annotated[
         str | None,
-        typer.Option("--preset", help="Start from this preset.", show_default=False),
+        typer.Option(
+            "--preset",
+            help="Start from this preset.",
+            show_default=False,
+            autocompletion=complete_presets,
+        ),
     ] = None,
+    selector: SelectorOption = None,
     reason: ReasonOption = None,
     wait: WaitOption = True,
     timeout: TimeoutOption = "10s",
-    output: OutputOption = "table",
+    dry_run: DryRunOption = False,
+    create: CreateOption = False,
+    output: OutputOption = TABLE,
     **values: str | None,
 ) -> None:
     """
-    Set config fields of a breaker on every instance, live (creates the breaker).
+    Set config fields of a breaker (creating it), live: on every instance, or with
+    [bold]-l[/] on those whose labels match (a scope, above the breaker's own fields).
 
     Values are checked before anything is written. Durations take [bold]30s[/],
-    [bold]1m30s[/], [bold]250ms[/]; [bold]none[/] clears an optional field.
+    [bold]1m30s[/], [bold]250ms[/]; rates [bold]50%[/] or [bold]50[/]; [bold]none[/]
+    clears a field that may be none.
     """
-    given = parse_values(name, values, preset)
-    if not given:
-        msg = (
-            "nothing to set: give at least one field option "
-            "(e.g. --max-failures 3) or --preset"
-        )
+    from cbcontrol import ConfigError
+    from cbcontrol.config import parse_text
+
+    given = {}
+    for key, text in values.items():
+        if text is not None:
+            try:
+                given[key] = parse_text(key, text)
+            except ConfigError as exc:
+                raise flag_error(exc) from None
+    if not given and preset is None:
+        msg = "nothing to set: give a field option (e.g. --max-failures 3) or --preset"
         raise UsageError(msg)
-    waiting = _waiting(wait, timeout)
-
-    def change(doc: dict[str, Any]) -> dict[str, Any]:
-        new = dict(doc)
-        for key, value in given.items():
-            if key not in new or not same_value(key, new[key], value):
-                new[key] = value
-        return new
-
-    _change_one(
+    _run(
         ctx,
-        name,
-        change,
-        action="set",
-        reason=reason,
-        waiting=waiting,
+        lambda op: op.set(
+            name,
+            given,
+            preset=preset,
+            selector=selector,
+            reason=reason,
+            dry_run=dry_run,
+            timeout=duration_option("--timeout", timeout),
+        ),
+        wait=wait,
+        timeout=timeout,
         output=output,
-        must_exist=False,
-        flags_are_usage=True,
+        dry_run=dry_run,
+        create=create,
     )
+
+
+def _shows_through(op: Operator, result: ChangeResult) -> list[str]:
+    """After an unset: the value that now shows through, and where it comes from."""
+    if result.dry_run or not result.changed:
+        return []
+    view = op.breaker(result.name)
+    lines = []
+    for key in result.changes:
+        field = key.partition("[")[0]
+        found = view.effective.get(field)
+        if found is not None:
+            lines.append(
+                f"{field} is now {_shown().value(field, found.value)} "
+                f"(from {found.source})"
+            )
+    return lines
 
 
 @boundary
@@ -145,72 +262,73 @@ def unset(
         bool,
         typer.Option("--preset", help="Remove the preset choice.", show_default=False),
     ] = False,
+    selector: SelectorOption = None,
     reason: ReasonOption = None,
     wait: WaitOption = True,
     timeout: TimeoutOption = "10s",
-    output: OutputOption = "table",
+    dry_run: DryRunOption = False,
+    output: OutputOption = TABLE,
     **chosen: bool,
 ) -> None:
     """
-    Remove live config fields of a breaker, so the lower layer shows through.
+    Remove live config fields of a breaker, so the layer below shows through (the
+    preset, the environment, the default); says what value now applies.
 
-    What the preset, the environment or the default says applies again.
+    With [bold]-l[/], remove them from that scope: its instances follow the
+    breaker's own fields again, and an empty scope is dropped (a canary rolled back).
     """
-    keys = list(fields()) if all_fields else [k for k, on in chosen.items() if on]
-    if preset:
-        keys.append("preset")
-    if not keys:
-        msg = (
-            "nothing to unset: give field flags (e.g. --max-failures), "
-            "--preset or --all"
-        )
+    fields = [k for k, on in chosen.items() if on]
+    if not (all_fields or preset or fields):
+        msg = "nothing to unset: give field flags (--max-failures), --preset or --all"
         raise UsageError(msg)
-    waiting = _waiting(wait, timeout)
-
-    def change(doc: dict[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in doc.items() if k not in keys}
-
-    _change_one(
+    _run(
         ctx,
-        name,
-        change,
-        action="unset",
-        reason=reason,
-        waiting=waiting,
+        lambda op: op.unset(
+            name,
+            fields,
+            preset=preset,
+            all_fields=all_fields,
+            selector=selector,
+            reason=reason,
+            dry_run=dry_run,
+            timeout=duration_option("--timeout", timeout),
+        ),
+        wait=wait,
+        timeout=timeout,
         output=output,
-        flags_are_usage=True,
+        dry_run=dry_run,
+        extra=_shows_through,
     )
-
-
-def _override(mode: str, reason: str | None, for_: str | None) -> dict[str, Any]:
-    override: dict[str, Any] = {"mode": mode, "actor": actor()}
-    if reason is not None:
-        override["reason"] = reason
-    if for_ is not None:
-        until = utc_now() + timedelta(seconds=parse_duration_option("--for", for_))
-        text = until.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        override["until"] = text
-    return override
 
 
 def _force(
     ctx: typer.Context,
     name: str,
-    mode: str,
+    action: str,
     *,
     reason: str | None,
     for_: str | None,
-    waiting: Waiting,
+    selector: str | None,
+    wait: bool,
+    timeout: str,
+    dry_run: bool,
     output: Output,
 ) -> None:
-    override = _override(mode, reason, for_)
-
-    def change(doc: dict[str, Any]) -> dict[str, Any]:
-        return {**doc, "override": override}
-
-    action = "trip" if mode == "forced_open" else "bypass"
-    _change_one(
-        ctx, name, change, action=action, reason=reason, waiting=waiting, output=output
+    duration = None if for_ is None else duration_option("--for", for_)
+    _run(
+        ctx,
+        lambda op: getattr(op, action)(
+            name,
+            reason=reason,
+            duration=duration,
+            selector=selector,
+            dry_run=dry_run,
+            timeout=duration_option("--timeout", timeout),
+        ),
+        wait=wait,
+        timeout=timeout,
+        output=output,
+        dry_run=dry_run,
     )
 
 
@@ -221,19 +339,26 @@ def trip(
     name: NameArgument,
     reason: ReasonOption = None,
     for_: ForOption = None,
+    selector: SelectorOption = None,
     wait: WaitOption = True,
     timeout: TimeoutOption = "10s",
-    output: OutputOption = "table",
+    dry_run: DryRunOption = False,
+    output: OutputOption = TABLE,
 ) -> None:
-    """Force a breaker open on every instance: every call is rejected until reset."""
-    waiting = _waiting(wait, timeout)
+    """
+    Force a breaker open: every call is rejected until reset (or [bold]--for[/] a
+    while); on every instance, or with [bold]-l[/] on those whose labels match.
+    """
     _force(
         ctx,
         name,
-        "forced_open",
+        "trip",
         reason=reason,
         for_=for_,
-        waiting=waiting,
+        selector=selector,
+        wait=wait,
+        timeout=timeout,
+        dry_run=dry_run,
         output=output,
     )
 
@@ -245,19 +370,26 @@ def bypass(
     name: NameArgument,
     reason: ReasonOption = None,
     for_: ForOption = None,
+    selector: SelectorOption = None,
     wait: WaitOption = True,
     timeout: TimeoutOption = "10s",
-    output: OutputOption = "table",
+    dry_run: DryRunOption = False,
+    output: OutputOption = TABLE,
 ) -> None:
-    """Force a breaker closed on every instance: every call is admitted until reset."""
-    waiting = _waiting(wait, timeout)
+    """
+    Force a breaker closed: every call is admitted until reset (or [bold]--for[/] a
+    while); on every instance, or with [bold]-l[/] on those whose labels match.
+    """
     _force(
         ctx,
         name,
-        "forced_closed",
+        "bypass",
         reason=reason,
         for_=for_,
-        waiting=waiting,
+        selector=selector,
+        wait=wait,
+        timeout=timeout,
+        dry_run=dry_run,
         output=output,
     )
 
@@ -267,31 +399,70 @@ def reset(
     ctx: typer.Context,
     *,
     name: NameArgument,
+    selector: SelectorOption = None,
     reason: ReasonOption = None,
     wait: WaitOption = True,
     timeout: TimeoutOption = "10s",
-    output: OutputOption = "table",
+    dry_run: DryRunOption = False,
+    output: OutputOption = TABLE,
 ) -> None:
     """
-    Clear the override and reset state and counters on every instance, once.
-
-    Bumps the spec's [bold]reset_generation[/]: each instance resets its breaker to
-    closed with empty counters and window when it sees the new value.
+    Lift the override and reset state and counters, once: on every instance (every
+    override, scoped ones too), or with [bold]-l[/] that scope's override and its
+    instances.
     """
-    waiting = _waiting(wait, timeout)
-
-    def change(doc: dict[str, Any]) -> dict[str, Any]:
-        new = {k: v for k, v in doc.items() if k != "override"}
-        previous = doc.get("reset_generation")
-        new["reset_generation"] = (previous if isinstance(previous, int) else 0) + 1
-        return new
-
-    _change_one(
+    _run(
         ctx,
-        name,
-        change,
-        action="reset",
-        reason=reason,
-        waiting=waiting,
+        lambda op: op.reset(
+            name,
+            selector=selector,
+            reason=reason,
+            dry_run=dry_run,
+            timeout=duration_option("--timeout", timeout),
+        ),
+        wait=wait,
+        timeout=timeout,
         output=output,
+        dry_run=dry_run,
+    )
+
+
+@boundary
+def promote(
+    ctx: typer.Context,
+    *,
+    name: NameArgument,
+    selector: Annotated[
+        str,
+        typer.Option(
+            "--selector",
+            "-l",
+            metavar="SELECTOR",
+            help="The scope to promote (as it was written with set -l).",
+            show_default=False,
+        ),
+    ],
+    reason: ReasonOption = None,
+    wait: WaitOption = True,
+    timeout: TimeoutOption = "10s",
+    dry_run: DryRunOption = False,
+    output: OutputOption = TABLE,
+) -> None:
+    """
+    Make a scope's config fields the breaker's own, on every instance, and drop the
+    scope: the last step of a canary ([bold]set -l[/], watch, then promote).
+    """
+    _run(
+        ctx,
+        lambda op: op.promote(
+            name,
+            selector,
+            reason=reason,
+            dry_run=dry_run,
+            timeout=duration_option("--timeout", timeout),
+        ),
+        wait=wait,
+        timeout=timeout,
+        output=output,
+        dry_run=dry_run,
     )

@@ -31,12 +31,9 @@ _BLOCK = re.compile(
 
 def commands() -> list[str]:
     """Every command of cbctl, in the order of ``cbctl --help``."""
-    import typer.main
+    from cbctl._app import COMMANDS
 
-    from cbctl._app import app
-
-    group = typer.main.get_command(app)
-    return list(getattr(group, "commands", {}))
+    return list(COMMANDS)
 
 
 def render_help(command: str | None) -> str:

@@ -2,8 +2,9 @@
 The one boundary where errors become output and exit codes.
 
 Exit codes (DESIGN.md §6): 0 ok; 1 operational or config error; 2 usage error; 3 not
-found; 4 not applied by every instance within the wait timeout. An error is one line,
-``error: ...`` on stderr, without a traceback unless ``--debug`` was given.
+found; 4 not applied by every instance concerned within the wait timeout. ``diff``
+exits 1 when there are differences and 2 or more on an error, as ``kubectl diff``.
+An error is ``error: ...`` on stderr, without a traceback unless ``--debug`` is given.
 """
 
 from __future__ import annotations
@@ -11,14 +12,12 @@ from __future__ import annotations
 import functools
 import logging
 import sys
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeGuard, TypeVar
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from pydantic import ValidationError
-
-# No Typer at import: the typer-free path of `cbctl get` (cbctl._quick) uses `run`.
+    from cbcontrol import ConfigError
 
 __all__ = [
     "EXIT_CONFIG",
@@ -27,11 +26,11 @@ __all__ = [
     "EXIT_USAGE",
     "CliError",
     "NotAppliedError",
-    "NotFoundError",
     "UsageError",
     "boundary",
+    "exits",
+    "flag_error",
     "print_error",
-    "run",
 ]
 
 EXIT_CONFIG = 1
@@ -48,10 +47,18 @@ class CliError(Exception):
 
     exit_code = EXIT_CONFIG
 
-    def __init__(self, message: str, *, details: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        details: tuple[str, ...] = (),
+        exit_code: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.details = details
+        if exit_code is not None:
+            self.exit_code = exit_code
 
 
 class UsageError(CliError):
@@ -60,14 +67,8 @@ class UsageError(CliError):
     exit_code = EXIT_USAGE
 
 
-class NotFoundError(CliError):
-    """An unknown breaker (exit 3)."""
-
-    exit_code = EXIT_NOT_FOUND
-
-
 class NotAppliedError(CliError):
-    """Some live instance did not apply a write within the timeout (exit 4)."""
+    """Some instance concerned did not apply a write within the timeout (exit 4)."""
 
     exit_code = EXIT_NOT_APPLIED
 
@@ -79,46 +80,38 @@ def print_error(message: str) -> None:
     sys.stderr.flush()
 
 
-def _debugging(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
-    import typer
+def flag_error(exc: ConfigError, flags: dict[str, str] | None = None) -> CliError:
+    """
+    A library rejection of a command line value, as a usage error naming the flag.
 
-    ctx = kwargs.get("ctx") or next(
-        (a for a in args if isinstance(a, typer.Context)), None
-    )
-    obj = getattr(ctx, "obj", None)
-    return bool(getattr(obj, "debug", False))
+    ``flags`` maps a library field (``duration``) to its flag (``--for``); config
+    fields map to ``--field-name``. A rejection of something else (a rule spanning the
+    stored spec and the flags) keeps the library's message, still a usage error.
+    """
+    from cbcontrol.config import FIELDS
+
+    field = (exc.field or "").partition(".")[0].partition("[")[0]
+    known = {**{f: info.flag for f, info in FIELDS.items()}, "preset": "--preset"}
+    known.update({"selector": "--selector", "duration": "--for"})
+    known.update(flags or {})
+    if field in known:
+        shown = exc.value if isinstance(exc.value, str) else repr(exc.value)
+        return UsageError(f"invalid {known[field]} {shown}: {exc.rule}")
+    return UsageError(str(exc))
 
 
 def _describe(exc: BaseException) -> tuple[str, int]:
     """The user-facing message and exit code of an exception."""
-    from cbcontrol import CBControlError
+    from cbcontrol.exceptions import BreakerNotFoundError, CBControlError
 
     if isinstance(exc, CliError):
         return "\n".join((exc.message, *exc.details)), exc.exit_code
-    if _is_validation_error(exc):
-        lines = [
-            f"{'.'.join(str(p) for p in e['loc']) or '(document)'}: {e['msg']}"
-            for e in exc.errors()
-        ]
-        return "\n".join(lines), EXIT_CONFIG
-    if isinstance(exc, CBControlError | OSError):
-        return str(exc), EXIT_CONFIG
-    if isinstance(exc, ImportError):
+    if isinstance(exc, BreakerNotFoundError):
+        return str(exc), EXIT_NOT_FOUND
+    if isinstance(exc, CBControlError | OSError | ImportError):
         return str(exc), EXIT_CONFIG
     name = type(exc).__name__
-    return (
-        f"unexpected {name}: {exc} (run `cbctl --debug ...` for the traceback)",
-        EXIT_CONFIG,
-    )
-
-
-def _is_validation_error(exc: BaseException) -> TypeGuard[ValidationError]:
-    # Only a loaded pydantic can have raised one: do not import it to find out.
-    if "pydantic" not in sys.modules:
-        return False
-    from pydantic import ValidationError
-
-    return isinstance(exc, ValidationError)
+    return f"unexpected {name}: {exc} (run `cbctl --debug ...` for the traceback)", 1
 
 
 def run(
@@ -126,11 +119,13 @@ def run(
     *,
     debug: bool = False,
     passthrough: tuple[type[BaseException], ...] = (),
+    error_code: Callable[[int], int] | None = None,
 ) -> int:
     """
     Run ``command()``; report an error as one ``error:`` line; return the exit code.
 
-    ``passthrough`` exceptions propagate (Typer's ``Exit``, ``BrokenPipeError``).
+    ``passthrough`` exceptions propagate (Typer's ``Exit``, ``BrokenPipeError``);
+    ``error_code`` maps the exit code of an error (``diff`` moves 1 to 2).
     """
     if debug:
         logging.basicConfig(
@@ -149,7 +144,7 @@ def run(
 
             traceback.print_exc(file=sys.stderr)
         print_error(message)
-        return code
+        return code if error_code is None else error_code(code)
     return 0
 
 
@@ -159,20 +154,35 @@ def boundary(command: Callable[_P, _R]) -> Callable[_P, _R]:
 
     The command must take the Typer context as ``ctx`` (for ``--debug``).
     """
+    return exits()(command)
 
-    @functools.wraps(command)
-    def guarded(*args: _P.args, **kwargs: _P.kwargs) -> _R:
-        import typer
 
-        result: list[_R] = []
-        code = run(
-            lambda: result.append(command(*args, **kwargs)),
-            debug=_debugging(args, kwargs),
-            # Typer exits quietly when the reader of a pipe went away.
-            passthrough=(typer.Exit, BrokenPipeError),
-        )
-        if code:
-            raise typer.Exit(code)
-        return result[0]
+def exits(
+    error_code: Callable[[int], int] | None = None,
+) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
+    """:func:`boundary`, with the exit code of errors mapped by ``error_code``."""
 
-    return guarded
+    def wrap(inner: Callable[_P, _R]) -> Callable[_P, _R]:
+        @functools.wraps(inner)
+        def guarded(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+            import typer
+
+            from cbctl._session import GlobalOptions
+
+            # The vendored Context of older Typers is no typer.Context: duck-type.
+            find = getattr(kwargs.get("ctx"), "find_object", None)
+            found = None if find is None else find(GlobalOptions)
+            result: list[_R] = []
+            code = run(
+                lambda: result.append(inner(*args, **kwargs)),
+                debug=bool(found and found.debug),
+                passthrough=(typer.Exit, BrokenPipeError),
+                error_code=error_code,
+            )
+            if code:
+                raise typer.Exit(code)
+            return result[0]
+
+        return guarded
+
+    return wrap

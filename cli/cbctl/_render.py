@@ -1,388 +1,774 @@
 """
-Output: JSON, YAML, and rich tables built from the views of :mod:`cbctl._views`.
+How cbctl shows things: tables and lines made from the operator API's read models.
 
-Colour only on a terminal (rich honours ``NO_COLOR``, ``FORCE_COLOR`` and ``TERM``);
-piped output is plain and wide enough that columns are never wrapped.
+One timestamp format everywhere (``2026-11-27T12:00:00Z``, UTC), ages as ``42s`` or
+``3m12s``, durations as ``1m30s``, percentages as ``50%``. Errors and differences go
+to footnotes (``[1]``) under a table, each once.
 """
 
 from __future__ import annotations
 
-import io
-import json
-import os
-import sys
-from collections import Counter
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from cbctl._fields import fields, format_value
+from cbctl._table import Cell, Column, Footnotes, render_table
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Iterable
 
-    from rich.console import Console, RenderableType
-    from rich.table import Column, Table
+    from cbcontrol import HistoryRecord
+    from cbcontrol.operator import (
+        BreakerView,
+        ChangeResult,
+        DoctorReport,
+        Event,
+        FieldExplanation,
+        FleetView,
+        InstanceView,
+        Plan,
+        PresetView,
+    )
+    from cbctl._output import Terminal
 
 __all__ = [
-    "KEY_FIELDS",
-    "Output",
-    "console",
-    "emit",
-    "get_renderable",
-    "history_table",
-    "list_table",
-    "list_text",
-    "presets_table",
-    "to_json",
-    "to_yaml",
+    "describe_change",
+    "event_line",
+    "explain_lines",
+    "fleet_lines",
+    "get_lines",
+    "history_lines",
+    "plan_lines",
+    "presets_lines",
+    "result_lines",
+    "watch_lines",
 ]
 
-Output = Literal["table", "json", "yaml"]
-
-KEY_FIELDS = ("max_failures", "reset_timeout", "failure_rate_threshold")
-"""The config columns of ``cbctl list``."""
-_PIPE_WIDTH = 1000  # piped output is never wrapped
-_STATE_ORDER = ("closed", "half_open", "open", "forced_open", "forced_closed")
-_STATE_STYLE = {
+STATE_STYLE = {
     "closed": "green",
     "half_open": "yellow",
     "open": "red",
     "forced_open": "bold red",
     "forced_closed": "magenta",
-    "none": "dim",
+    "live": "green",
+    "stale": "yellow",
+    "lost": "red",
 }
+ARROW = "→"
 
 
-def console(*, stderr: bool = False) -> Console:
-    """A console on stdout (or stderr): coloured on a terminal, wide when piped."""
-    from rich.console import Console
-
-    # emoji=False: a reason such as "see :x: in the runbook" is shown as written.
-    out = Console(stderr=stderr, highlight=False, soft_wrap=False, emoji=False)
-    if not out.is_terminal and "COLUMNS" not in os.environ:
-        out = Console(stderr=stderr, highlight=False, emoji=False, width=_PIPE_WIDTH)
-    return out
-
-
-def to_json(data: object) -> str:
-    """Stable, indented JSON."""
-    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
-
-
-def to_yaml(data: object, *, comment: str | None = None) -> str:
-    """Block-style YAML that keeps key order; null written as ``null``."""
-    from ruamel.yaml import YAML
-
-    yaml = YAML(typ="rt")
-    yaml.default_flow_style = False
-    yaml.width = 4096
-    yaml.representer.add_representer(
-        type(None),
-        lambda rep, _: rep.represent_scalar("tag:yaml.org,2002:null", "null"),
-    )
-    # Views share sub-objects (the top-level `effective` is an instance's); write
-    # them out in full each time rather than as `&id001` anchors and aliases.
-    yaml.representer.ignore_aliases = lambda _: True
-    buffer = io.StringIO()
-    if comment is not None:
-        buffer.write(f"# {comment}\n")
-    yaml.dump(data, buffer)
-    return buffer.getvalue()
-
-
-def emit(
-    data: object,
-    output: Output,
-    table: Callable[[], RenderableType] | None = None,
-    plain: Callable[[], str] | None = None,
-) -> None:
-    """
-    Print ``data`` as JSON or YAML, or the renderable ``table()`` makes of it.
-
-    Piped, ``plain()`` (when given) prints the same table as text: rich lays out a
-    table cell by cell, seconds for thousands of rows.
-    """
-    if output == "json":
-        sys.stdout.write(to_json(data))
-    elif output == "yaml":
-        sys.stdout.write(to_yaml(data))
-    elif plain is not None and not sys.stdout.isatty():
-        sys.stdout.write(plain())
-    elif table is not None:
-        console().print(table())
-    sys.stdout.flush()
-
-
-def _table(*columns: str | Column, title: str | None = None) -> Table:
-    from rich import box
-    from rich.table import Table
-
-    return Table(
-        *columns,
-        box=box.SIMPLE_HEAD,
-        title=title,
-        title_justify="left",
-        title_style="bold",
-        header_style="bold",
-        pad_edge=False,
-        show_edge=False,
-    )
-
-
-def _styled(text: str, style_key: str, *, plain: bool = False) -> str:
-    if plain:
+def when(text: str | None) -> str:
+    """A stored instant as ``2026-11-27T12:00:00Z``; ``-`` if none."""
+    if not text:
+        return "-"
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
         return text
-    from rich.markup import escape
-
-    style = _STATE_STYLE.get(style_key)
-    return f"[{style}]{escape(text)}[/]" if style else escape(text)
-
-
-def _last_column(header: str) -> Column:
-    """A column cut with an ellipsis on a narrow terminal rather than wrapped."""
-    from rich.table import Column
-
-    return Column(header, no_wrap=True, overflow="ellipsis")
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def state_summary(instances: list[Mapping[str, Any]], *, plain: bool = False) -> str:
-    """``closed 3 · open 1`` (rich markup, unless ``plain``), or ``-``."""
-    counts = Counter(str(i["state"]) for i in instances)
-    if not counts:
-        return "-" if plain else "[dim]-[/]"
-    order = [s for s in _STATE_ORDER if s in counts] + sorted(
-        s for s in counts if s not in _STATE_ORDER
+def age(seconds: float | None) -> str:
+    """``42s``, ``3m12s``, ``2h3m``; ``-`` if unknown."""
+    if seconds is None:
+        return "-"
+    whole = int(seconds)
+    if whole < 60:  # noqa: PLR2004
+        return f"{whole}s"
+    if whole < 3600:  # noqa: PLR2004
+        return f"{whole // 60}m{whole % 60:02d}s"
+    return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
+
+
+def plural(count: int, word: str) -> str:
+    """``1 instance``, ``2 instances``."""
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def value(field: str, data: object) -> str:
+    """A config value for people."""
+    from cbcontrol.config import format_value
+
+    if isinstance(data, dict):
+        return (
+            "{" + ", ".join(f"{k}: {v}" for k, v in data.items() if v is not None) + "}"
+        )
+    return format_value(field.partition("[")[0], data)
+
+
+def describe_change(key: str, old: object, new: object, *, action: str = "set") -> str:
+    """``max_failures: 5 → 3``; a removed field ``(removed)``, an unset one ``-``."""
+    name = key.partition("[")[0]
+
+    def show(item: object, *, after: bool) -> str:
+        if item is None:
+            if name in ("override", "preset", "reset_generation"):
+                return "-"
+            if after and action == "set":  # set never removes: an explicit null
+                return "none"
+            return (
+                "(removed)"
+                if after and action in ("unset", "apply", "promote")
+                else "-"
+            )
+        if name == "override" and isinstance(item, dict):
+            mode = str(item.get("mode", "none"))
+            why = f" ({item['reason']})" if item.get("reason") else ""
+            until = f" until {when(item['until'])}" if item.get("until") else ""
+            return f"{mode}{why}{until}"
+        return value(name, item)
+
+    return f"{key}: {show(old, after=False)} {ARROW} {show(new, after=True)}"
+
+
+# -- list --------------------------------------------------------------------------
+
+
+def _state_cell(view: BreakerView) -> Cell:
+    states = view.states
+    if not states:
+        return Cell("-", "dim")
+    worst = next(
+        (
+            s
+            for s in ("forced_open", "open", "half_open", "forced_closed")
+            if s in states
+        ),
+        next(iter(states)),
     )
-    return " · ".join(_styled(f"{s} {counts[s]}", s, plain=plain) for s in order)
+    if len(states) == 1:
+        return Cell(worst, STATE_STYLE.get(worst))
+    text = ",".join(f"{s}:{len(ids)}" for s, ids in states.items())
+    return Cell(text, STATE_STYLE.get(worst))
 
 
-def _rate(instances: list[Mapping[str, Any]]) -> str:
-    rates = [
-        i["stats"]["failure_rate"]
-        for i in instances
-        if i["stats"].get("failure_rate") is not None
+def _left(until: str | None) -> str:
+    if until is None:
+        return ""
+    try:
+        seconds = (datetime.fromisoformat(until) - datetime.now(UTC)).total_seconds()
+    except ValueError:
+        return ""
+    return "(expired)" if seconds <= 0 else f"({age(seconds)})"
+
+
+def _mode_cell(view: BreakerView) -> Cell:
+    parts = []
+    override = view.spec.override
+    if override.mode != "none":
+        parts.append(f"{override.mode}{_left(override.until)}")
+    parts += [
+        f"{s.override.mode}[{s.selector}]"
+        for s in view.spec.scopes
+        if s.override is not None and s.override.mode != "none"
     ]
-    return f"{max(rates):.1f}%" if rates else "-"
+    if not parts:
+        return Cell("-", "dim")
+    return Cell(",".join(parts), STATE_STYLE.get(override.mode, "bold red"))
 
 
-def _generation(view: Mapping[str, Any]) -> str:
-    instances = view["instances"]
-    applied = sum(1 for i in instances if i["applied"])
-    return f"{view['spec']['generation']} ({applied}/{len(instances)})"
+def _applied_cell(view: BreakerView, notes: Footnotes) -> Cell:
+    if view.spec.error is not None and (view.rejected or not view.instances):
+        kept = sorted({i.observed_generation for i in view.rejected})
+        on = (
+            f"; instances keep generation {', '.join(map(str, kept))} (last good)"
+            if kept
+            else ""
+        )
+        note = notes.ref(
+            f"{view.name}: generation {view.spec.generation} is invalid{on}: "
+            f"{view.spec.error}"
+        )
+        return Cell(f"invalid{note}", "red")
+    if not view.instances:
+        return Cell("-", "dim")
+    count = len(view.instances)
+    style = "green" if view.applied == count else "yellow"
+    return Cell(f"{view.applied}/{count}", style)
 
 
-def _mode(spec: Mapping[str, Any], *, plain: bool = False) -> str:
-    """The override in force: ``forced_open (29m left)``, or ``-``."""
-    from cbcontrol.config import format_duration
-
-    override = spec["override"]
-    mode = str(override["mode"])
-    if mode == "none":
-        return _styled("-", "none", plain=plain)
-    if override["until"] is None:
-        return _styled(mode, mode, plain=plain)
-    until = datetime.fromisoformat(str(override["until"]))
-    left = (until - datetime.now(UTC)).total_seconds()
-    if left <= 0:
-        return _styled(f"{mode} (expired)", "none", plain=plain)
-    text = f"{mode} ({format_duration(max(1, round(left)))} left)"
-    return _styled(text, mode, plain=plain)
+def _field_cell(view: BreakerView, field: str, notes: Footnotes) -> Cell:
+    found = view.effective.get(field)
+    text = "-" if found is None else value(field, found.value)
+    difference = next((d for d in view.differences if d.field == field), None)
+    if difference is None:
+        return Cell(text)
+    detail = "; ".join(
+        f"{value(field, v)} from {s} on {', '.join(ids)}"
+        for v, s, ids in difference.values
+    )
+    ref = notes.ref(f"{view.name}: {field} differs between instances: {detail}")
+    return Cell(f"{text}*{ref}", "yellow")
 
 
-def errors_of(view: Mapping[str, Any], *, plain: bool = False) -> list[str]:
-    """Every error about a breaker: its stored spec, and each instance's."""
-    found = [] if view["spec"]["error"] is None else [str(view["spec"]["error"])]
-    found += [
-        f"{i['instance_id']}: {i['error']}" for i in view["instances"] if i["error"]
+def _notes_cell(view: BreakerView, notes: Footnotes) -> Cell:
+    refs = []
+    errors: dict[str, list[str]] = {}
+    for item in view.instances:
+        if item.error and not item.rejected:
+            errors.setdefault(item.error, []).append(item.instance_id)
+    for error, ids in errors.items():
+        refs.append(notes.ref(f"{view.name} on {', '.join(ids)}: {error}"))
+    late = [i.instance_id for i in view.instances if i.instance.liveness == "stale"]
+    if late:
+        refs.append(notes.ref(f"{view.name}: heartbeat late on {', '.join(late)}"))
+    return Cell("".join(refs) or "-", "red" if errors else None)
+
+
+def _rate_cell(view: BreakerView) -> Cell:
+    rate = view.failure_rate
+    return Cell("-" if rate is None else f"{rate:.1f}%")
+
+
+LIST_COLUMNS = [
+    Column("NAME", keep=True),
+    Column("STATE", keep=True),
+    Column("MODE", wrap=True, minimum=11),
+    Column("APPLIED", minimum=7),
+    Column("GEN", right=True, minimum=3, drop=2),
+    Column("MAX-FAIL", minimum=4),
+    Column("RESET", minimum=5, drop=3),
+    Column("THRESHOLD", minimum=5, drop=5),
+    Column("FAIL-RATE", minimum=5, drop=4),
+    Column("NOTES", minimum=5),
+]
+WIDE_COLUMNS = [
+    Column("PRESET", minimum=6),
+    Column("SCOPES", wrap=True, minimum=8, split=False),
+    Column("INSTANCES", wrap=True, minimum=12, split=False),
+]
+
+
+def _list_row(view: BreakerView, notes: Footnotes, *, wide: bool) -> list[Cell]:
+    row = [
+        Cell(view.name, "bold"),
+        _state_cell(view),
+        _mode_cell(view),
+        _applied_cell(view, notes),
+        Cell(str(view.spec.generation)),
+        _field_cell(view, "max_failures", notes),
+        _field_cell(view, "reset_timeout", notes),
+        _field_cell(view, "failure_rate_threshold", notes),
+        _rate_cell(view),
+        _notes_cell(view, notes),
     ]
-    if plain:
-        return found
-    from rich.markup import escape
-
-    return [escape(e) for e in found]
-
-
-LIST_COLUMNS = (
-    "NAME",
-    "STATE",
-    "MODE",
-    "MAX-FAILURES",
-    "RESET-TIMEOUT",
-    "RATE-THRESHOLD",
-    "FAILURE-RATE",
-    "GENERATION",
-    "ERRORS",
-)
-"""The columns of ``cbctl list``."""
+    if wide:
+        chosen = view.spec.preset or next(
+            (
+                v.source.removeprefix("preset:").partition(" ")[0]
+                for v in view.effective.values()
+                if v.source.startswith("preset:")
+            ),
+            "-",
+        )
+        scopes = ",".join(s.selector for s in view.spec.scopes) or "-"
+        instances = (
+            ",".join(f"{i.instance_id}={i.state}" for i in view.instances) or "-"
+        )
+        row += [Cell(chosen), Cell(scopes), Cell(instances)]
+    return row
 
 
-def _list_row(view: Mapping[str, Any], *, plain: bool) -> list[str]:
-    """One breaker's row: plain text, or rich markup."""
-    effective = view["effective"]
-    errors = errors_of(view, plain=plain)
-    if plain:
-        name, error = view["name"], errors[0] if errors else "-"
-        values = [
-            format_value(f, effective.get(f, {}).get("value")) for f in KEY_FIELDS
+def fleet_lines(
+    fleet: FleetView, terminal: Terminal, *, wide: bool = False
+) -> list[str]:
+    """``cbctl list``: one row per breaker, footnotes, and lost instances."""
+    notes = Footnotes()
+    rows = [_list_row(view, notes, wide=wide) for view in fleet.breakers]
+    columns = LIST_COLUMNS + (WIDE_COLUMNS if wide else [])
+    lines = render_table(columns, rows, terminal)
+    lines += _lost_lines(fleet.lost, terminal)
+    if notes.notes:
+        lines += ["", *notes.render(terminal)]
+    return lines
+
+
+def _lost_lines(lost: Iterable[Any], terminal: Terminal) -> list[str]:
+    found = [
+        f"{i.instance_id} (app {i.app}, host {i.host}, no heartbeat for "
+        f"{age(i.heartbeat_age_s)})"
+        for i in lost
+    ]
+    if not found:
+        return []
+    head = terminal.paint("lost instances (no heartbeat; listed for 5m):", "red")
+    return ["", head, *(f"  {line}" for line in found)]
+
+
+# -- get ---------------------------------------------------------------------------
+
+
+def _header(view: BreakerView, terminal: Terminal, notes: Footnotes) -> list[str]:
+    spec = view.spec
+    rows: list[list[Cell | str]] = [["NAME", Cell(view.name, "bold")]]
+    if not spec.exists:
+        rows.append(["SPEC", "none (what instances run comes from presets, env, code)"])
+    else:
+        rows.append(
+            [
+                "SPEC",
+                f"generation {spec.generation}, preset {spec.preset or '-'}",
+            ]
+        )
+    applied = _applied_cell(view, notes)
+    if view.instances:
+        count = len(view.instances)
+        text = f"{view.applied}/{count} instances applied generation {spec.generation}"
+        if applied.text.startswith("invalid"):
+            text = applied.text
+        rows.append(["APPLIED", Cell(text, applied.style)])
+    elif applied.text.startswith("invalid"):
+        rows.append(["APPLIED", applied])
+    else:
+        rows.append(["APPLIED", "no live instance has this breaker"])
+    override = spec.override
+    if override.mode != "none":
+        until = (
+            f" until {when(override.until)} {_left(override.until)}"
+            if override.until
+            else ""
+        )
+        rows.append(
+            [
+                "OVERRIDE",
+                Cell(
+                    f"{override.mode} by {override.actor or '-'}{until}: "
+                    f"{override.reason or '-'}",
+                    STATE_STYLE.get(override.mode),
+                ),
+            ]
+        )
+    if spec.updated_by is not None:
+        why = f": {spec.reason}" if spec.reason else ""
+        rows.append(["CHANGED", f"{when(spec.updated_at)} by {spec.updated_by}{why}"])
+    columns = [Column("FIELD", keep=True), Column("VALUE", wrap=True)]
+    return render_table(columns, rows, terminal)[1:]  # no header line
+
+
+def _config_lines(view: BreakerView, terminal: Terminal, notes: Footnotes) -> list[str]:
+    if not view.effective:
+        return ["(no effective config: no instance applied the spec yet)"]
+    rows: list[list[Cell | str]] = []
+    for field, item in view.effective.items():
+        spec_value = view.spec.values.get(field)
+        cell = _field_cell(view, field, notes)
+        rows.append(
+            [
+                field,
+                cell,
+                item.source,
+                "-" if field not in view.spec.values else value(field, spec_value),
+            ]
+        )
+    columns = [
+        Column("FIELD", keep=True),
+        Column("VALUE", keep=True),
+        Column("SOURCE", wrap=True, minimum=20),
+        Column("SPEC", minimum=5),
+    ]
+    return render_table(columns, rows, terminal)
+
+
+def _scope_sets(scope: Any) -> str:
+    parts = [f"{k}={value(k, v)}" for k, v in scope.values.items()]
+    if scope.preset:
+        parts.append(f"preset={scope.preset}")
+    if scope.override is not None and scope.override.mode != "none":
+        why = f"({scope.override.reason})" if scope.override.reason else ""
+        parts.append(f"override={scope.override.mode}{why}")
+    if scope.reset_generation is not None:
+        parts.append(f"reset={scope.reset_generation}")
+    return ", ".join(parts) or "-"
+
+
+def _scope_lines(view: BreakerView, terminal: Terminal) -> list[str]:
+    if not view.spec.scopes:
+        return []
+    rows: list[list[Cell | str]] = [
+        [
+            Cell(scope.selector, "bold"),
+            _scope_sets(scope),
+            f"{len(scope.matching)}: {', '.join(scope.matching)}"
+            if scope.matching
+            else "0",
+        ]
+        for scope in view.spec.scopes
+    ]
+    columns = [
+        Column("SCOPE", keep=True),
+        Column("SETS", wrap=True, minimum=12),
+        Column("INSTANCES", wrap=True, minimum=12),
+    ]
+    title = "scopes (above the breaker's own fields; the later wins):"
+    return ["", title, *render_table(columns, rows, terminal)]
+
+
+def _instance_rows(
+    view: BreakerView, notes: Footnotes, *, wide: bool
+) -> list[list[Cell]]:
+    rows: list[list[Cell]] = []
+    for item in view.instances:
+        stats = item.stats
+        rate = stats.get("failure_rate")
+        if item.rejected:
+            applied = Cell("rejected", "red")
+        elif item.applied:
+            applied = Cell("yes", "green")
+        else:
+            applied = Cell("pending", "yellow")
+        info = item.instance
+        beat = Cell(
+            f"{info.liveness}({age(info.heartbeat_age_s)})"
+            if info.liveness != "live"
+            else age(info.heartbeat_age_s),
+            STATE_STYLE.get(info.liveness) if info.liveness != "live" else None,
+        )
+        row = [
+            Cell(item.instance_id, "bold"),
+            Cell(item.state, STATE_STYLE.get(item.state)),
+            Cell(str(item.observed_generation)),
+            applied,
+            Cell(str(stats.get("calls", 0))),
+            Cell("-" if rate is None else f"{rate:.1f}%"),
+            Cell(str(stats.get("times_opened", 0))),
+            beat,
+            Cell(
+                notes.ref(f"{item.instance_id}: {item.error}") if item.error else "-",
+                "red",
+            ),
+        ]
+        if wide:
+            labels = ",".join(
+                f"{k}={v}" for k, v in info.labels.items() if k != "instance"
+            )
+            row += [Cell(info.host), Cell(str(info.pid)), Cell(labels or "-")]
+        rows.append(row)
+    return rows
+
+
+def get_lines(
+    view: BreakerView, terminal: Terminal, *, wide: bool = False
+) -> list[str]:
+    """``cbctl get NAME``: the spec, the effective config, scopes, each instance."""
+    notes = Footnotes()
+    lines = _header(view, terminal, notes)
+    lines += ["", *_config_lines(view, terminal, notes)]
+    lines += _scope_lines(view, terminal)
+    columns = [
+        Column("INSTANCE", keep=True),
+        Column("STATE", keep=True),
+        Column("GEN", right=True, minimum=3),
+        Column("APPLIED", minimum=7),
+        Column("CALLS", right=True, minimum=5, drop=3),
+        Column("FAIL-RATE", minimum=5, drop=1),
+        Column("OPENED", right=True, minimum=6, drop=4),
+        Column("HEARTBEAT", minimum=6, drop=2),
+        Column("ERROR", minimum=5),
+    ]
+    if wide:
+        columns += [
+            Column("HOST", minimum=6),
+            Column("PID"),
+            Column("LABELS", wrap=True),
+        ]
+    if view.instances:
+        lines += [
+            "",
+            *render_table(columns, _instance_rows(view, notes, wide=wide), terminal),
         ]
     else:
-        from rich.markup import escape
+        lines += ["", "no live instance has this breaker"]
+    lines += _lost_lines(view.lost, terminal)
+    if notes.notes:
+        lines += ["", *notes.render(terminal)]
+    return lines
 
-        name, error = escape(view["name"]), f"[red]{errors[0]}[/]" if errors else "-"
-        values = [
-            escape(format_value(f, effective.get(f, {}).get("value")))
-            for f in KEY_FIELDS
+
+# -- other reads -------------------------------------------------------------------
+
+
+def history_lines(records: list[HistoryRecord], terminal: Terminal) -> list[str]:
+    """``cbctl history``: who changed what, when, why (oldest first)."""
+    rows: list[list[Cell | str]] = [
+        [
+            when(r.at),
+            Cell(r.actor or "-"),
+            Cell(r.action),
+            Cell(str(r.generation)),
+            Cell(r.selector or "-"),
+            Cell(r.reason or "-"),
+            Cell(
+                ", ".join(
+                    describe_change(k, old, new, action=r.action)
+                    for k, (old, new) in r.changes.items()
+                )
+                or "-"
+            ),
         ]
+        for r in records
+    ]
+    columns = [
+        Column("AT", keep=True),
+        Column("ACTOR", minimum=6),
+        Column("ACTION", keep=True),
+        Column("GEN", right=True, keep=True),
+        Column("SELECTOR", wrap=True, minimum=8),
+        Column("REASON", wrap=True, minimum=10),
+        Column("CHANGES", wrap=True, minimum=20),
+    ]
+    return render_table(columns, rows, terminal)
+
+
+def presets_lines(presets: list[PresetView], terminal: Terminal) -> list[str]:
+    """``cbctl presets``: each preset and the fields it sets."""
+    rows: list[list[Cell | str]] = [
+        [
+            Cell(p.name, "bold"),
+            p.source,
+            ", ".join(f"{k}={value(k, v)}" for k, v in p.values.items()) or "-",
+        ]
+        for p in presets
+    ]
+    columns = [
+        Column("PRESET", keep=True),
+        Column("SOURCE"),
+        Column("VALUES", wrap=True),
+    ]
+    return render_table(columns, rows, terminal)
+
+
+def explain_lines(found: FieldExplanation, terminal: Terminal) -> list[str]:
+    """``cbctl explain FIELD``."""
+    info = found.info
+    presets = ", ".join(f"{n}={value(info.name, v)}" for n, v in found.presets.items())
+    rows: list[list[Cell | str]] = [
+        ["FIELD", Cell(info.name, "bold")],
+        ["FLAG", info.flag],
+        ["TYPE", info.kind + (" (nullable)" if info.nullable else "")],
+        ["DEFAULT", value(info.name, info.default)],
+        ["UNIT", info.unit or "-"],
+        ["RULE", info.rule],
+        ["PRESETS", presets or "none sets it"],
+        ["HELP", info.help],
+    ]
+    columns = [Column("KEY", keep=True), Column("VALUE", wrap=True, minimum=20)]
+    return render_table(columns, rows, terminal)[1:]
+
+
+def doctor_lines(report: DoctorReport, terminal: Terminal) -> list[str]:
+    """``cbctl doctor``: each check, and the findings behind it (each once)."""
+    styles = {"ok": "green", "warn": "yellow", "fail": "bold red", "skip": "dim"}
+    rows: list[list[Cell | str]] = [
+        [Cell(c.check, "bold"), Cell(c.status, styles[c.status]), c.detail]
+        for c in report.checks
+    ]
+    columns = [
+        Column("CHECK", keep=True),
+        Column("STATUS", keep=True),
+        Column("DETAIL", wrap=True),
+    ]
+    lines = render_table(columns, rows, terminal)
+    for check in report.checks:
+        if check.items:
+            lines += ["", f"{check.check}:"]
+            notes = Footnotes()
+            for item in check.items:
+                notes.ref(item)
+            lines += notes.render(terminal, indent="  ")
+    return lines
+
+
+# -- writes and documents ----------------------------------------------------------
+
+
+def result_lines(result: ChangeResult) -> list[str]:
+    """What a write did and how far it was applied."""
+    target = f"{result.name} [{result.selector}]" if result.selector else result.name
+    if not result.changed:
+        return [f"{target} unchanged (generation {result.generation})"]
+    changes = ", ".join(
+        describe_change(k, o, n, action=result.action)
+        for k, (o, n) in result.changes.items()
+    )
+    verb = "would be generation" if result.dry_run else "generation"
+    lines = [f"{target}: {verb} {result.generation} ({changes})"]
+    lines += [f"note: {note}" for note in result.notes]
+    ack = result.ack
+    if result.dry_run:
+        lines.append("dry run: nothing written")
+    elif ack is None:
+        pass
+    elif ack.instances == 0:
+        concerned = "matching " if result.selector else ""
+        lines.append(f"no live {concerned}instance has breaker {result.name} yet")
+    else:
+        which = "matching instance" if result.selector else "instance"
+        applied = f"applied on {ack.applied}/{plural(ack.instances, which)}"
+        if result.selector:
+            applied += f", {ack.live} live,"
+        timing = (
+            f" in {result.elapsed_s * 1000:.0f} ms"
+            if result.waited
+            else " (not waited for)"
+        )
+        lines.append(applied + timing)
+    return lines
+
+
+def plan_lines(plan: Plan) -> list[str]:
+    """A document's diff, per preset and breaker, field by field."""
+    if not plan:
+        return ["no changes"]
+    lines = []
+    for item in plan.items:
+        sign = "+" if item.created else "~"
+        lines.append(f"{sign} {item.kind} {item.name}")
+        lines += [
+            f"    {describe_change(k, old, new, action='apply')}"
+            for k, (old, new) in item.changes.items()
+        ]
+        lines += [f"    note: {n}" for n in item.notes]
+    return lines
+
+
+# -- watch -------------------------------------------------------------------------
+
+
+def event_line(event: Event) -> str:
+    """One event, as a line: when, what, where, from → to, who, why."""
+    where = " ".join(x for x in (event.breaker, event.instance) if x)
+    if event.kind == "state":
+        why = f" ({event.reason})" if event.reason else ""
+        body = f"{event.old} {ARROW} {event.new}{why}"
+    elif event.kind == "spec":
+        who = f" by {event.actor}" if event.actor else ""
+        why = f": {event.reason}" if event.reason else ""
+        what = f" ({event.detail})" if event.detail else ""
+        body = f"generation {event.old} {ARROW} {event.new}{who}{why}{what}"
+    elif event.kind == "applied":
+        body = f"generation {event.new} applied on {event.detail}"
+    elif event.kind == "rejected":
+        body = f"rejected generation {event.new}: {event.detail}"
+    elif event.kind == "store":
+        why = f" ({event.detail})" if event.detail else ""
+        body = f"store {event.old} {ARROW} {event.new}{why}"
+    else:
+        body = f"instance {event.old or 'new'} {ARROW} {event.new}"
+    return f"{when(event.at)}  {event.kind:<8} {where}: {body}"
+
+
+def _override_text(view: BreakerView, item: InstanceView) -> str:
+    """The override in force on an instance: mode, who, until when, why."""
+    if item.mode == "none":
+        return "-"
+    spec = view.spec
+    scoped = next(
+        (
+            s
+            for s in reversed(spec.scopes)
+            if item.instance_id in s.matching and s.override is not None
+        ),
+        None,
+    )
+    source = (
+        spec.override if scoped is None or scoped.override is None else scoped.override
+    )
+    until = f" until {when(source.until)}" if source.until else ""
+    why = item.override_reason or source.reason or "-"
+    return f"{item.mode} by {source.actor or '-'}{until}: {why}"
+
+
+def _watch_row(view: BreakerView, item: InstanceView) -> list[Cell]:
+    rate = item.stats.get("failure_rate")
+    if item.applied:
+        applied = Cell("yes", "green")
+    else:
+        applied = Cell("rejected" if item.rejected else "pending", "yellow")
     return [
-        name,
-        state_summary(view["instances"], plain=plain),
-        _mode(view["spec"], plain=plain),
-        *values,
-        _rate(view["instances"]),
-        _generation(view),
-        error,
+        Cell(view.name, "bold"),
+        Cell(item.instance_id),
+        Cell(item.state, STATE_STYLE.get(item.state)),
+        Cell(str(item.observed_generation)),
+        applied,
+        Cell("-" if rate is None else f"{rate:.1f}%"),
+        Cell(_override_text(view, item), STATE_STYLE.get(item.mode)),
     ]
 
 
-def list_table(views: list[dict[str, Any]]) -> Table:
-    """``cbctl list``: one row per breaker."""
-    table = _table(*LIST_COLUMNS[:-1], _last_column(LIST_COLUMNS[-1]))
-    for view in views:
-        table.add_row(*_list_row(view, plain=False))
-    return table
+def _wrapped(text: str, terminal: Terminal, indent: int = 0) -> list[str]:
+    """``text`` wrapped to the terminal (as it is, piped)."""
+    if terminal.width is None:
+        return [text]
+    import textwrap
+
+    wrapped = textwrap.wrap(
+        text,
+        width=terminal.width,
+        subsequent_indent=" " * indent,
+        break_on_hyphens=False,
+    )
+    return wrapped or [""]
 
 
-def list_text(views: list[dict[str, Any]]) -> str:
-    """``cbctl list`` as plain text: the same columns, aligned, one line per breaker."""
-    rows = [list(LIST_COLUMNS), *(_list_row(view, plain=True) for view in views)]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(LIST_COLUMNS) - 1)]
-    lines = []
-    for number, row in enumerate(rows):
-        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
-        lines.append("   ".join([*cells, row[-1]]).rstrip())
-        if number == 0:
-            lines.append("─" * len(lines[0]))
-    return "\n".join(lines) + "\n"
-
-
-def get_renderable(view: dict[str, Any]) -> RenderableType:
-    """``cbctl get NAME``: the spec, the effective config, the instances."""
-    from rich.console import Group
-    from rich.markup import escape
-
-    spec = view["spec"]
-    override = spec["override"]
+def watch_lines(
+    fleet: FleetView,
+    events: list[tuple[float, Event]],
+    terminal: Terminal,
+    *,
+    now: float,
+    fresh_s: float = 5.0,
+) -> list[str]:
+    """``cbctl watch`` on a terminal: who is in which state, and the latest events."""
+    live = sum(1 for i in fleet.instances if i.liveness == "live")
+    late = sum(1 for i in fleet.instances if i.liveness == "stale")
+    lost = len(fleet.lost)
+    clock = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     head = (
-        f"[bold]{escape(view['name'])}[/]  generation {spec['generation']}"
-        f"  preset {escape(str(spec['preset'] or '-'))}  mode {_mode(spec)}"
+        f"cbctl watch · {fleet.store} · {live} live, {late} late, {lost} lost · {clock}"
+        " · Ctrl-C to quit"
     )
-    lines = [head]
-    if override["mode"] != "none":
-        until = "" if override["until"] is None else f" until {override['until']}"
-        lines.append(
-            f"override {override['mode']} by {escape(str(override['actor'] or '-'))}"
-            f"{until}: {escape(str(override['reason'] or '-'))}"
-        )
-    if spec["updated_by"] is not None:
-        lines.append(
-            f"last change {escape(str(spec['updated_at']))} by "
-            f"{escape(str(spec['updated_by']))}"
-            + (f": {escape(str(spec['reason']))}" if spec["reason"] else "")
-        )
-    lines += [f"[red]error: {e}[/]" for e in errors_of(view)]
-    config = _table("FIELD", "VALUE", "SOURCE", "SPEC", title="config")
-    for name, item in view["effective"].items():
-        set_here = format_value(name, spec[name]) if name in spec else ""
-        config.add_row(
-            name,
-            escape(format_value(name, item["value"])),
-            escape(str(item["source"])),
-            escape(set_here),
-        )
-    return Group(*lines, "", config, "", _instances_table(view))
-
-
-def _instances_table(view: Mapping[str, Any]) -> Table:
-    from rich.markup import escape
-
-    table = _table(
-        "INSTANCE",
-        "APP",
-        "STATE",
-        "GENERATION",
-        "CALLS",
-        "FAILURE-RATE",
-        "OPENED",
-        _last_column("ERROR"),
-        title="instances",
-    )
-    for item in view["instances"]:
-        stats = item["stats"]
-        rate = stats.get("failure_rate")
-        mark = "" if item["applied"] else " [yellow](pending)[/]"
-        table.add_row(
-            escape(item["instance_id"]),
-            escape(item["app"]),
-            _styled(item["state"], item["state"]),
-            f"{item['observed_generation']}{mark}",
-            str(stats["calls"]),
-            "-" if rate is None else f"{rate:.1f}%",
-            str(stats["times_opened"]),
-            escape(item["error"] or "-"),
-        )
-    if not view["instances"]:
-        table.add_row("[dim]no live instance has this breaker[/]", *[""] * 7)
-    return table
-
-
-def history_table(records: list[dict[str, Any]]) -> Table:
-    """``cbctl history NAME``: who changed what, when, why."""
-    from rich.markup import escape
-
-    table = _table(
-        "AT", "ACTOR", "ACTION", "GENERATION", "REASON", _last_column("CHANGES")
-    )
-    for record in records:
-        changes = ", ".join(
-            f"{k}: {_short(k, old)} → {_short(k, new)}"
-            for k, (old, new) in record["changes"].items()
-        )
-        table.add_row(
-            escape(record["at"]),
-            escape(record["actor"]),
-            escape(record["action"]),
-            str(record["generation"]),
-            escape(record["reason"] or "-"),
-            escape(changes),
-        )
-    return table
-
-
-def _short(name: str, value: object) -> str:
-    if isinstance(value, dict):
-        return (
-            "{"
-            + ", ".join(f"{k}: {v}" for k, v in value.items() if v is not None)
-            + "}"
-        )
-    return "(unset)" if value is None else format_value(name, value)
-
-
-def describe_change(name: str, old: object, new: object) -> str:
-    """``max_failures: 5 → 3`` for a diff or a write summary."""
-    return f"{name}: {_short(name, old)} → {_short(name, new)}"
-
-
-def presets_table(view: Mapping[str, Mapping[str, Any]]) -> Table:
-    """``cbctl presets``: each preset and the fields it sets."""
-    from rich.markup import escape
-
-    table = _table("PRESET", "SOURCE", "VALUES")
-    for name, item in view.items():
-        values = ", ".join(
-            f"{k}={format_value(k, v)}"
-            for k, v in item["values"].items()
-            if k in fields()
-        )
-        table.add_row(escape(name), escape(item["source"]), escape(values or "-"))
-    return table
+    lines = [terminal.paint(line, "bold") for line in _wrapped(head, terminal)]
+    if fleet.stale is not None:
+        stale = f"STALE: the store fails ({fleet.stale})"
+        lines += [
+            terminal.paint(line, "bold red") for line in _wrapped(stale, terminal)
+        ]
+    notes = Footnotes()
+    rows: list[list[Cell]] = []
+    for view in fleet.breakers:
+        if not view.instances:
+            rows.append(
+                [
+                    Cell(view.name, "bold"),
+                    Cell("-"),
+                    Cell("-", "dim"),
+                    Cell(str(view.spec.generation)),
+                    _applied_cell(view, notes),
+                    Cell("-"),
+                    _mode_cell(view),
+                ]
+            )
+        rows += [_watch_row(view, item) for item in view.instances]
+    columns = [
+        Column("BREAKER", keep=True),
+        Column("INSTANCE", keep=True),
+        Column("STATE", keep=True),
+        Column("GEN", right=True, minimum=3, drop=2),
+        Column("APPLIED", minimum=7, drop=3),
+        Column("FAIL-RATE", minimum=5, drop=1),
+        Column("OVERRIDE", wrap=True, minimum=10),
+    ]
+    lines += render_table(columns, rows, terminal)
+    lines += _lost_lines(fleet.lost, terminal)
+    if notes.notes:
+        lines += ["", *notes.render(terminal)]
+    if events:
+        lines += ["", terminal.paint("events:", "bold")]
+        for seen, event in events[-10:]:
+            style = "reverse" if now - seen < fresh_s else None
+            lines += [
+                terminal.paint(line, style)
+                for line in _wrapped(event_line(event), terminal, indent=22)
+            ]
+    return lines

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from typer.testing import CliRunner
 
 import cbcontrol
+from cbcontrol.exceptions import StoreError
 from cbctl._app import app
 
 if TYPE_CHECKING:
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 
     from tests.support.etcd import EtcdServer
 
-__all__ = ["CBCTL", "StoreEnv", "lines", "parse"]
+__all__ = ["CBCTL", "StoreEnv", "lines", "parse", "run_in_terminal"]
 
 CBCTL = Path(sys.executable).with_name("cbctl")
 _APPEAR_TIMEOUT_S = 5.0
@@ -43,7 +44,11 @@ class StoreEnv:
     def cbctl(self, *args: str, stdin: str | None = None) -> Result:
         """Run cbctl in-process against this store."""
         return CliRunner().invoke(
-            app, ["--store", self.url, *args], input=stdin, prog_name="cbctl"
+            app,
+            ["--store", self.url, *args],
+            input=stdin,
+            prog_name="cbctl",
+            env={"COLUMNS": "200"},  # Typer's usage errors come in a box that wide
         )
 
     def run(
@@ -61,13 +66,23 @@ class StoreEnv:
             check=False,
         )
 
+    def terminal(self, *args: str, columns: int = 80) -> str:
+        """Run the real ``cbctl`` with its output on a terminal ``columns`` wide."""
+        return run_in_terminal([str(CBCTL), "--store", self.url, *args], columns)
+
     def open(self) -> cbcontrol.ControlStore:
         """The store, opened through the library (close it after use)."""
         return cbcontrol.open_store(self.url)
 
-    def instance(self, *names: str, app: str = "checkout") -> cbcontrol.ControlPlane:
+    def instance(
+        self,
+        *names: str,
+        app: str = "checkout",
+        labels: dict[str, str] | None = None,
+        environ: dict[str, str] | None = None,
+    ) -> cbcontrol.ControlPlane:
         """Start a live instance with breakers ``names``, and wait until it reports."""
-        plane = cbcontrol.connect(self.url, app=app)
+        plane = cbcontrol.connect(self.url, app=app, labels=labels, environ=environ)
         self.planes.append(plane)
         # Let the first status land before adding breakers: in etcd, a status written
         # while the lease is being granted can be overwritten by the older one.
@@ -79,14 +94,18 @@ class StoreEnv:
 
     def _await_report(self, instance_id: str, names: tuple[str, ...]) -> None:
         deadline = time.monotonic() + _APPEAR_TIMEOUT_S
-        with self.open() as store:
-            while time.monotonic() < deadline:
-                for status in store.instances():
-                    if status.instance_id == instance_id and set(names) <= set(
-                        status.breakers
-                    ):
-                        return
-                time.sleep(0.02)
+        while time.monotonic() < deadline:
+            try:
+                with self.open() as store:
+                    statuses = store.instances()
+            except StoreError:  # a new file store: no status yet
+                statuses = []
+            for status in statuses:
+                if status.instance_id == instance_id and set(names) <= set(
+                    status.breakers
+                ):
+                    return
+            time.sleep(0.02)
         msg = f"instance {instance_id} did not report {names} in time"
         raise AssertionError(msg)
 
@@ -138,6 +157,55 @@ class StoreEnv:
         """Stop every instance this test started."""
         for plane in self.planes:
             plane.close()
+
+
+def run_in_terminal(
+    argv: list[str], columns: int, env: dict[str, str] | None = None
+) -> str:
+    """
+    Run ``argv`` with its output on a pseudo-terminal ``columns`` wide; its output.
+
+    A real terminal, not a pretence: cbctl sees a tty of that size, as an operator's.
+    """
+    import fcntl
+    import pty
+    import select
+    import struct
+    import termios
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
+    environ = {
+        k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "NO_COLOR")
+    }
+    environ.update({"TERM": "dumb", "NO_COLOR": "1", **(env or {})})
+    process = subprocess.Popen(
+        argv,
+        stdout=follower,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        env=environ,
+    )
+    os.close(follower)
+    chunks = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([leader], [], [], 0.5)
+        if ready:
+            try:
+                data = os.read(leader, 65536)
+            except OSError:  # the follower side closed: the program ended
+                break
+            if not data:
+                break
+            chunks.append(data)
+        elif process.poll() is not None:
+            break
+    process.wait(timeout=30)
+    os.close(leader)
+    assert process.stderr is not None
+    process.stderr.close()
+    return b"".join(chunks).decode().replace("\r\n", "\n")
 
 
 def lines(text: str) -> list[str]:

@@ -1,14 +1,9 @@
-"""`cbctl apply`, `export` and `validate`: declarative config documents."""
+"""GitOps with cbctl: export, apply, diff (drift in CI), validate; and their hazards."""
 
 from __future__ import annotations
 
-import textwrap
 from typing import TYPE_CHECKING
 
-from ruamel.yaml import YAML
-
-import cbcontrol
-from cbcontrol.config import ConfigDocument
 from tests.cli import lines, parse
 
 if TYPE_CHECKING:
@@ -19,352 +14,197 @@ if TYPE_CHECKING:
 DOCUMENT = """\
 version: 1
 presets:
-  checkout-critical: {max_failures: 2, reset_timeout: 2m}
+  critical: {max_failures: 2, reset_timeout: 2m}
 breakers:
   payment:
-    max_failures: 4
-    reset_timeout: 45s
-  analytics:
-    preset: checkout-critical
+    preset: critical
+    reset_timeout: 90s
+    scopes:
+      - selector: track=canary
+        max_failures: 1
 """
 
 
-def _write(tmp_path: Path, text: str, name: str = "desired.yaml") -> str:
-    """Write a document to a file and return its path."""
-    path = tmp_path / name
-    path.write_text(textwrap.dedent(text))
-    return str(path)
+def test_apply_shows_the_diff_writes_presets_then_breakers_and_waits(
+    env: StoreEnv, tmp_path: Path
+):
+    """The diff per breaker and field, then the writes, acknowledged."""
+    plane = env.instance("payment", labels={"track": "canary"})
+    document = tmp_path / "desired.yaml"
+    document.write_text(DOCUMENT)
 
-
-def _stored(env: StoreEnv) -> dict[str, dict[str, object]]:
-    """Every stored spec document, by breaker."""
-    with env.open() as store:
-        return {name: dict(s.data) for name, s in store.breakers().items()}
-
-
-def test_dry_run_shows_the_diff_and_writes_nothing(env: StoreEnv, tmp_path: Path):
-    """`apply --dry-run` prints the per-field diff and leaves the store alone."""
-    env.cbctl("set", "payment", "--max-failures", "5", "--fallback", "none")
-
-    result = env.cbctl("apply", "-f", _write(tmp_path, DOCUMENT), "--dry-run")
+    result = env.cbctl("apply", "-f", str(document))
 
     assert 0 == result.exit_code, result.output
     assert [
-        "~ preset checkout-critical",
-        "    max_failures: (unset) → 2",
-        "    reset_timeout: (unset) → 2m",
-        "~ breaker payment",
-        "    max_failures: 5 → 4",
-        "    reset_timeout: (unset) → 45s",
-        "    fallback: none → (unset)",
-        "~ breaker analytics",
-        "    preset: (unset) → checkout-critical",
-        "dry run: nothing written",
-    ] == lines(result.stdout)
-    assert {"payment": {"max_failures": 5, "fallback": "none"}} == {
-        n: {k: v for k, v in d.items() if k in ("max_failures", "fallback")}
-        for n, d in _stored(env).items()
-    }
-    with env.open() as store:
-        assert {} == store.store_presets()
-
-
-def test_apply_writes_presets_then_breakers_and_waits(env: StoreEnv, tmp_path: Path):
-    """`apply` makes each listed breaker what the file says and waits for instances."""
-    plane = env.instance("payment", "analytics")
-
-    result = env.cbctl("apply", "-f", _write(tmp_path, DOCUMENT), "--reason", "v2")
-
-    output = lines(result.stdout)
-    assert 0 == result.exit_code, result.output
-    assert (
-        "payment: generation 1 (max_failures: (unset) → 4, "
-        "reset_timeout: (unset) → 45s)" in output
+        "+ preset critical",
+        "    max_failures: - → 2",
+        "    reset_timeout: - → 2m",
+        "+ breaker payment",
+        "    reset_timeout: - → 1m30s",
+        "    preset: - → critical",
+        "    max_failures[track=canary]: - → 1",
+    ] == lines(result.stdout)[:7]
+    assert "applied on 1/1 instance in" in result.stdout
+    assert (1, 90.0) == (
+        plane.breaker("payment").config.max_failures,
+        plane.breaker("payment").config.reset_timeout,
     )
-    assert "analytics: generation 1 (preset: (unset) → checkout-critical)" in output
-    assert 2 == len([line for line in output if line.startswith("applied on 1/1")])
-    assert (2, 120.0) == (
-        plane.breaker("analytics").config.max_failures,
-        plane.breaker("analytics").config.reset_timeout,
-    )
-    assert ("apply", "v2") == tuple(
-        parse(env.cbctl("history", "payment", "-o", "json"))[-1][k]
-        for k in ("action", "reason")
-    )
-
-
-def test_apply_keeps_an_override_the_file_does_not_name(env: StoreEnv, tmp_path: Path):
-    """A breaker tripped during an incident stays tripped through an apply."""
-    env.cbctl("set", "payment", "--max-failures", "5")
-    env.cbctl("trip", "payment", "--reason", "INC-42")
-
-    result = env.cbctl("apply", "-f", _write(tmp_path, DOCUMENT), "-o", "json")
-
-    data = parse(result)
-    assert 0 == result.exit_code, result.output
-    assert {"max_failures": [5, 4], "reset_timeout": [None, 45.0]} == data["breakers"][
-        "payment"
-    ]
-    assert ["payment", "analytics"] == [r["name"] for r in data["results"]]
-    assert "forced_open" == _stored(env)["payment"]["override"]["mode"]
 
 
 def test_export_then_apply_changes_nothing(env: StoreEnv, tmp_path: Path):
-    """`cbctl export | cbctl apply -f -` finds no difference."""
-    env.cbctl("apply", "-f", _write(tmp_path, DOCUMENT))
-    env.cbctl("trip", "payment", "--for", "1h")
-    env.cbctl(
-        "set",
-        "analytics",
-        "--failure-rate-threshold",
-        "50",
-        "--slow-call-duration",
-        "1.5s",
-    )
-    before = _stored(env)
+    """The round trip: an export applied to its own store is no change (diff 0)."""
+    env.instance("payment")
+    env.cbctl("set", "payment", "--max-failures", "4", "--reset-timeout", "45s")
+    exported = tmp_path / "export.yaml"
+    exported.write_text(env.cbctl("export").stdout)
 
-    exported = env.cbctl("export")
-    result = env.cbctl("apply", "-f", "-", stdin=exported.stdout)
+    diff = env.cbctl("diff", "-f", str(exported))
+    applied = env.cbctl("apply", "-f", str(exported))
 
-    assert 0 == result.exit_code, result.output
-    assert ["no changes"] == lines(result.stdout)
-    assert before == _stored(env)
+    assert (0, "no changes\n") == (diff.exit_code, diff.stdout)
+    assert 0 == applied.exit_code, applied.output
+    assert "no changes" == lines(applied.stdout)[0]
 
 
-def test_export_is_a_valid_file_store(env: StoreEnv, tmp_path: Path):
-    """What `export` prints is a ConfigDocument that a plane can read as its store."""
-    env.cbctl("apply", "-f", _write(tmp_path, DOCUMENT))
-    env.cbctl("trip", "payment")
+def test_export_leaves_out_run_time_state(env: StoreEnv):
+    """No override, reset marker or metadata in an export: it is configuration."""
+    env.instance("payment", labels={"zone": "eu-1"})
+    env.cbctl("set", "payment", "--max-failures", "4", "--reason", "tune")
+    env.cbctl("trip", "payment", "--reason", "INC-1")
+    env.cbctl("reset", "payment")
+    env.cbctl("trip", "payment", "-l", "zone=eu-1")
 
     exported = env.cbctl("export").stdout
-    path = tmp_path / "exported.yaml"
-    path.write_text(exported)
 
-    data = YAML(typ="safe").load(exported)
-    document = ConfigDocument.model_validate(data)
-    override = data["breakers"]["payment"].pop("override")
-    assert exported.startswith(f"# cbctl export of {env.url}\nversion: 1\n")
-    assert {"max_failures": 4, "reset_timeout": "45s"} == data["breakers"]["payment"]
-    assert "forced_open" == override["mode"]
-    assert {"checkout-critical": {"max_failures": 2, "reset_timeout": "2m"}} == data[
-        "presets"
-    ]
-    assert {"analytics", "payment"} == set(document.breakers)
-    with cbcontrol.connect(f"file://{path}", app="reader") as plane:
-        assert (4, 45.0, "forced_open") == (
-            plane.breaker("payment").config.max_failures,
-            plane.breaker("payment").config.reset_timeout,
-            plane.breaker("payment").state.value,
-        )
-        assert 2 == plane.breaker("analytics").config.max_failures
+    assert "max_failures: 4" in exported
+    for word in ("override", "reset_generation", "generation", "updated_by", "scopes"):
+        assert word not in exported
+
+
+def test_an_old_export_neither_resets_nor_lifts_anything(env: StoreEnv, tmp_path: Path):
+    """Apply a document with an old reset_generation: kept, no reset; a trip stays."""
+    plane = env.instance("payment")
+    breaker = plane.breaker("payment")
+    env.cbctl("reset", "payment")
+    env.cbctl("reset", "payment")
+    env.cbctl("trip", "payment", "--reason", "INC-3")
+    old = tmp_path / "old.yaml"
+    old.write_text("version: 1\nbreakers:\n  payment:\n    reset_generation: 1\n")
+
+    result = env.cbctl("apply", "-f", str(old))
+    view = parse(env.cbctl("get", "payment", "-o", "json"))
+
+    assert 0 == result.exit_code, result.output
+    assert "reset_generation 1 is below the store's 2: kept" in result.stdout
+    assert 2 == view["spec"]["reset_generation"]
+    assert "forced_open" == breaker.state.value
+
+
+def test_diff_exits_1_on_drift_for_ci(env: StoreEnv, tmp_path: Path):
+    """A store that says otherwise than the file: exit 1 and the diff (kubectl diff)."""
+    env.cbctl("set", "payment", "--max-failures", "4")
+    desired = tmp_path / "desired.yaml"
+    desired.write_text("version: 1\nbreakers:\n  payment: {max_failures: 5}\n")
+
+    result = env.cbctl("diff", "-f", str(desired))
+    data = parse(env.cbctl("diff", "-f", str(desired), "-o", "json"))
+
+    assert 1 == result.exit_code
+    assert ["~ breaker payment", "    max_failures: 4 → 5"] == lines(result.stdout)
+    assert {"payment": {"max_failures": [4, 5]}} == data["breakers"]
+
+
+def test_diff_errors_exit_2_or_more(env: StoreEnv, tmp_path: Path):
+    """An invalid document or a missing file is not drift: exit 2, not 1."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: 1\nbreakers:\n  payment: {max_failures: 0}\n")
+
+    invalid = env.cbctl("diff", "-f", str(bad))
+    missing = env.cbctl("diff", "-f", str(tmp_path / "nope.yaml"))
+
+    assert (2, 2) == (invalid.exit_code, missing.exit_code)
+    assert "breakers.payment.max_failures: must be >= 1, got 0" in invalid.stderr
+
+
+def test_apply_dry_run_writes_nothing(env: StoreEnv, tmp_path: Path):
+    """`apply --dry-run` prints the diff, exit 0, no write."""
+    document = tmp_path / "desired.yaml"
+    document.write_text(DOCUMENT)
+
+    result = env.cbctl("apply", "-f", str(document), "--dry-run")
+
+    assert 0 == result.exit_code, result.output
+    assert "dry run: nothing written" == lines(result.stdout)[-1]
+    assert [] == parse(env.cbctl("list", "-o", "json"))
 
 
 def test_an_invalid_document_is_rejected_whole(env: StoreEnv, tmp_path: Path):
-    """One bad field anywhere: every error listed, exit 1, nothing written."""
-    path = _write(
-        tmp_path,
-        """\
-        version: 1
-        breakers:
-          payment: {max_failures: 0}
-          analytics: {preset: nope, jitter: 2}
-        """,
+    """Every error at once, nothing written, exit 1, in cbctl's words."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "version: 1\nbreakers:\n"
+        "  payment: {max_failures: 0, reset_timeout: soon, maxfailures: 3}\n"
+        "  search: {scopes: [{selector: 'zone in ()', max_failures: 2}]}\n"
     )
 
-    result = env.cbctl("apply", "-f", path)
+    result = env.cbctl("apply", "-f", str(bad))
 
     assert 1 == result.exit_code
     assert [
-        f"error: {path} is invalid, nothing was written:",
+        f"error: {bad} is invalid, nothing was written:",
+        f"error: {bad}: breakers.payment.max_failures: must be >= 1, got 0",
         (
-            f"error: {path}: breakers.payment.max_failures: Input should be "
-            "greater than or equal to 1, got 0"
+            f"error: {bad}: breakers.payment.reset_timeout: must be a duration such as "
+            "'30s', '1m30s', '250ms' or a number of seconds, got 'soon'"
         ),
-        f"error: {path}: breakers.analytics.jitter: Input should be less than 1, got 2",
+        f"error: {bad}: breakers.payment.maxfailures: is not a known field",
+        (
+            f"error: {bad}: breakers.search.scopes.0.selector: has an empty value in "
+            "'in (...)'; write requirements as key=value, key!=value, 'key in (a,b)', "
+            "'key notin (a,b)', key or !key, joined by commas, got 'zone in ()'"
+        ),
     ] == lines(result.stderr)
-    assert {} == _stored(env)
+    assert "Input should" not in result.stderr
+    assert [] == parse(env.cbctl("list", "-o", "json"))
 
 
-def test_validate_accepts_a_good_document(tmp_path: Path, file_env: StoreEnv):
-    """`validate` says how much a valid document holds, and exits 0."""
-    path = _write(tmp_path, DOCUMENT)
+def test_validate_checks_offline_and_with_a_store(file_env: StoreEnv, tmp_path: Path):
+    """A good document: valid with counts; resolution against presets is checked."""
+    good = tmp_path / "good.yaml"
+    good.write_text(DOCUMENT)
+    unresolved = tmp_path / "unresolved.yaml"
+    unresolved.write_text("version: 1\nbreakers:\n  payment: {preset: nope}\n")
 
-    result = file_env.cbctl("validate", path)
+    ok = file_env.cbctl("validate", str(good))
+    bad = file_env.cbctl("validate", str(unresolved), "-o", "json")
 
-    assert 0 == result.exit_code
-    assert f"{path}: valid (1 presets, 2 breakers)\n" == result.stdout
-    assert "" == result.stderr
-
-
-def test_validate_reports_every_error_with_its_path(tmp_path: Path, file_env: StoreEnv):
-    """Schema errors, unknown presets and cross-field rules: all of them, exit 1."""
-    path = _write(
-        tmp_path,
-        """\
-        version: 1
-        presets:
-          tight: {max_failures: 1}
-        breakers:
-          payment: {max_failures: -1, reset_timeout: soon, max_failure: 3}
-          analytics: {preset: nope}
-          search: {failure_rate_threshold: 50, minimum_calls: 20, window_size: 10}
-          ok: {preset: tight}
-        """,
-    )
-
-    result = file_env.cbctl("validate", path)
-
-    assert 1 == result.exit_code
+    assert 0 == ok.exit_code, ok.output
+    assert f"{good}: valid (1 preset, 1 breaker)\n" == ok.stdout
+    assert 1 == bad.exit_code
     assert [
         (
-            f"error: {path}: breakers.payment.max_failures: Input should be "
-            "greater than or equal to 1, got -1"
-        ),
-        (
-            f"error: {path}: breakers.payment.reset_timeout: must be a duration "
-            "such as '30s', '1m30s', '250ms' or a number of seconds, got 'soon'"
-        ),
-        (
-            f"error: {path}: breakers.payment.max_failure: Extra inputs are not "
-            "permitted, got 3"
-        ),
-        (
-            f"error: {path}: breakers.analytics: preset 'nope' is not defined; defined "
-            "presets: analytics, default, payment, tight, user-profile"
-        ),
-        (
-            f"error: {path}: breakers.search: minimum_calls (20) must be <= "
-            "window_size (10) for a count window, or no rate can ever trip the "
-            "breaker; lower minimum_calls or raise window_size"
-        ),
-    ] == lines(result.stderr)
+            "breakers.payment.preset: names a preset that is not defined; defined "
+            "presets: analytics, default, payment, user-profile"
+        )
+    ] == parse(bad)["errors"]
 
 
-def test_validate_checks_resolution_once_the_schema_holds(
-    tmp_path: Path, file_env: StoreEnv
-):
-    """Unknown presets and cross-field rules are errors too, as instances see them."""
-    path = _write(
-        tmp_path,
-        """\
-        breakers:
-          analytics: {preset: nope}
-          search: {failure_rate_threshold: 50, minimum_calls: 20, window_size: 10}
-        """,
+def test_the_export_is_a_valid_file_store(env: StoreEnv, tmp_path: Path):
+    """`cbctl export > cbcontrol.yaml` makes a store cbctl reads back the same."""
+    env.cbctl("set", "payment", "--max-failures", "4", "-l", "zone=eu-1")
+    env.cbctl("set", "payment", "--reset-timeout", "45s")
+    copy = tmp_path / "copy" / "cbcontrol.yaml"
+    copy.parent.mkdir()
+    copy.write_text(env.cbctl("export").stdout)
+
+    from tests.cli import StoreEnv as Env
+
+    other = Env("file", f"file://{copy}", path=copy)
+    original = parse(env.cbctl("get", "payment", "-o", "json"))["spec"]
+    again = parse(other.cbctl("get", "payment", "-o", "json"))["spec"]
+
+    assert (original["reset_timeout"], original["scopes"][0]["max_failures"]) == (
+        again["reset_timeout"],
+        again["scopes"][0]["max_failures"],
     )
-
-    result = file_env.cbctl("validate", path, "-o", "json")
-
-    assert 1 == result.exit_code
-    assert {
-        "file": path,
-        "valid": False,
-        "errors": [
-            (
-                "breakers.analytics: preset 'nope' is not defined; defined presets: "
-                "analytics, default, payment, user-profile"
-            ),
-            (
-                "breakers.search: minimum_calls (20) must be <= window_size (10) for a "
-                "count window, or no rate can ever trip the breaker; lower "
-                "minimum_calls or raise window_size"
-            ),
-        ],
-    } == parse(result)
-
-
-def test_validate_of_a_file_that_is_not_yaml(tmp_path: Path, file_env: StoreEnv):
-    """A syntax error is one error line naming the file."""
-    path = _write(tmp_path, "breakers: [unclosed\n")
-
-    result = file_env.cbctl("validate", path)
-
-    assert 1 == result.exit_code
-    assert result.stderr.startswith(
-        f'error: {path}: (document): file "{path}", line 2, column 1: invalid YAML: '
-    )
-    assert 1 == len(lines(result.stderr))
-
-
-def test_validate_of_a_missing_file(tmp_path: Path, file_env: StoreEnv):
-    """A file that cannot be read is an operational error."""
-    path = str(tmp_path / "missing.yaml")
-
-    result = file_env.cbctl("validate", path)
-
-    assert 1 == result.exit_code
-    assert f"error: cannot read {path}: No such file or directory\n" == result.stderr
-
-
-def test_dry_run_json_is_the_diff(env: StoreEnv, tmp_path: Path):
-    """`apply --dry-run -o json` prints the diff per preset and breaker, no results."""
-    result = env.cbctl(
-        "apply", "-f", _write(tmp_path, DOCUMENT), "--dry-run", "-o", "json"
-    )
-
-    assert {
-        "dry_run": True,
-        "presets": {
-            "checkout-critical": {
-                "max_failures": [None, 2],
-                "reset_timeout": [None, 120.0],
-            }
-        },
-        "breakers": {
-            "payment": {"max_failures": [None, 4], "reset_timeout": [None, 45.0]},
-            "analytics": {"preset": [None, "checkout-critical"]},
-        },
-        "results": [],
-    } == parse(result)
-    assert {} == _stored(env)
-
-
-def test_export_json_is_the_same_document(env: StoreEnv, tmp_path: Path):
-    """`export -o json` is the exported YAML document, as JSON."""
-    env.cbctl("apply", "-f", _write(tmp_path, DOCUMENT))
-
-    as_json = parse(env.cbctl("export", "-o", "json"))
-    as_yaml = YAML(typ="safe").load(env.cbctl("export").stdout)
-
-    assert as_yaml == as_json
-
-
-def test_validate_of_a_document_that_is_not_a_mapping(
-    tmp_path: Path, file_env: StoreEnv
-):
-    """A YAML list or an empty file is not a config document."""
-    listed = file_env.cbctl("validate", _write(tmp_path, "- payment\n", "list.yaml"))
-    empty = file_env.cbctl("validate", _write(tmp_path, "", "empty.yaml"))
-
-    assert (1, 1) == (listed.exit_code, empty.exit_code)
-    assert (
-        f"error: {tmp_path / 'list.yaml'}: (document): must be a mapping with version, "
-        "presets, breakers; got a list\n" == listed.stderr
-    )
-    assert empty.stderr.endswith(
-        "(document): must be a mapping with version, presets, breakers; got empty\n"
-    )
-
-
-def test_names_outside_the_grammar_are_document_errors(
-    tmp_path: Path, file_env: StoreEnv
-):
-    """A breaker or preset named outside the grammar: invalid, nothing written."""
-    path = _write(
-        tmp_path, 'breakers:\n  "x/payment": {}\npresets:\n  "bad name": {}\n'
-    )
-
-    result = file_env.cbctl("apply", "-f", path)
-
-    assert 1 == result.exit_code
-    rule = (
-        "must be 1-128 characters of letters, digits, '.', '_' and '-', starting "
-        "with a letter or a digit"
-    )
-    assert [
-        f"error: {path} is invalid, nothing was written:",
-        f"error: {path}: presets.bad name: the name {rule}",
-        f"error: {path}: breakers.x/payment: the name {rule}",
-    ] == lines(result.stderr)
-    assert file_env.path is not None
-    assert "version: 1\n" == file_env.path.read_text()

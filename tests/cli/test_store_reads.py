@@ -30,14 +30,6 @@ def _put_spec(env: StoreEnv, name: str, document: dict[str, Any]) -> None:
         client.put(f"/cbcontrol/{env.namespace}/breakers/{name}", json.dumps(document))
 
 
-def _forge_applied(env: StoreEnv, name: str) -> None:
-    """A live instance claiming it applied spec ``name``, exactly this document."""
-    with env.open() as store:
-        stored = store.breakers()[name]
-    record = {"state": "closed", "gen": stored.generation, "digest": stored.digest}
-    env.fake_instance(name, record=record)
-
-
 def test_status_documents_are_the_validated_statuses(env: StoreEnv):
     """Live instances' documents validate; an unreadable status is left out."""
     env.instance("payment")
@@ -75,34 +67,6 @@ def test_a_malformed_record_is_shown_safely(env: StoreEnv, record: dict[str, Any
     assert [s.model_dump(mode="json") for s in statuses] == documents
     assert 2 == len(documents)
     assert (0, "") == (listed.returncode, listed.stderr)
-
-
-@pytest.mark.parametrize(
-    ("extra", "error"),
-    [
-        ({"labels": {"team": "pay"}}, "labels"),
-        ({"preset": 5}, "preset"),
-        ({"reset_generation": True}, "reset_generation"),
-        ({}, None),  # the control: a valid spec the forged status confirms
-    ],
-    ids=["unknown-key", "preset-type", "bool-generation", "none"],
-)
-def test_a_spec_an_instance_claims_to_apply_is_still_checked(
-    env: StoreEnv, extra: dict[str, Any], error: str | None
-):
-    """Keys or types this library would reject are reported, whatever instances say."""
-    _put_spec(env, "x", {"generation": 3, "max_failures": 2, **extra})
-    _forge_applied(env, "x")
-
-    with env.open() as store:
-        stored = store.breakers()["x"]
-        having = [s for s in store.instance_documents() if "x" in s["breakers"]]
-        confirmed = stored.confirmed_by(having)
-    shown = env.run("get", "x", "-o", "json")
-
-    assert 0 == shown.returncode, shown.stderr
-    reported = json.loads(shown.stdout)["spec"]["error"]
-    assert (error is None, True) == (confirmed, error is None or error in reported)
 
 
 def test_submodules_are_attributes_of_the_package():

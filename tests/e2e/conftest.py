@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 import cbcontrol
+from cbcontrol.exceptions import StoreError
 from tests.e2e.harness import App, Cbctl, wait_until
 from tests.support.etcd import EtcdServer
 
@@ -27,7 +28,9 @@ def e2e_etcd() -> Iterator[EtcdServer]:
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A fresh store: a YAML file in the test's directory, or a new etcd namespace."""
     if request.param == "file":
-        return f"file://{tmp_path / 'cbcontrol.yaml'}"
+        path = tmp_path / "cbcontrol.yaml"
+        path.write_text("version: 1\n")
+        return f"file://{path}"
     server: EtcdServer = request.getfixturevalue("e2e_etcd")
     return f"etcd://{server.endpoint}/e2e{uuid.uuid4().hex[:12]}"
 
@@ -52,17 +55,17 @@ def start_apps(store: str, tmp_path: Path) -> Iterator[Callable[..., list[App]]]
         for app in apps:
             app.wait_ready()
         expected = {app.instance_id for app in started if app.process.poll() is None}
-        with cbcontrol.open_store(store) as control:
 
-            def all_reported() -> bool:
-                reported = {
-                    s.instance_id
-                    for s in control.instances()
-                    if "payment" in s.breakers
-                }
-                return expected <= reported
+        def all_reported() -> bool:
+            try:
+                with cbcontrol.open_store(store) as control:
+                    statuses = control.instances()
+            except StoreError:  # a new file store: no status written yet
+                return False
+            reported = {s.instance_id for s in statuses if "payment" in s.breakers}
+            return expected <= reported
 
-            assert wait_until(all_reported, timeout=10), "apps did not report"
+        assert wait_until(all_reported, timeout=10), "apps did not report"
         return apps
 
     yield start

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 import cbcontrol
 from cbcontrol._cache import DesiredCache
+from cbcontrol._labels import Selector, parse_labels
 from cbcontrol._limits import MAX_DEPTH, DocumentError, load_json, load_object
 from cbcontrol._names import is_name
 from cbcontrol.config import InstanceStatus, parse_duration
@@ -25,10 +26,9 @@ from cbcontrol.config._env import EnvSource
 from cbcontrol.config._yamldoc import load_yaml, parse_document
 from cbcontrol.exceptions import ConfigError
 from cbcontrol.store import MemoryStore, Scope, parse_store_url
-from cbcontrol.store._control import HistoryRecord
 from cbcontrol.store._keys import classify
+from cbcontrol.store._records import HistoryRecord
 from cbcontrol.store._status import instance_document
-from cbctl._quick import parse as parse_argv
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -192,12 +192,26 @@ def test_a_password_in_any_store_url_is_never_shown(
 
 
 @SETTINGS
-@given(argv=st.lists(st.text(max_size=12), max_size=6))
-def test_cbctl_command_lines_parse_or_go_to_typer(argv: list[str]) -> None:
-    """The quick parser takes a plain get or list, or leaves the line to Typer."""
-    invocation = parse_argv(argv)
+@given(text=st.text(alphabet="az=!,() -_.in/\x00", max_size=40) | st.text(max_size=40))
+def test_selectors_parse_or_are_refused_naming_the_rule(text: str) -> None:
+    """Any text: a selector whose canonical text parses to itself, or a ConfigError."""
+    selector, error = attempt(lambda: Selector.parse(text), ConfigError)
 
-    assert invocation is None or invocation.command in ("get", "list")
+    if selector is not None:
+        assert selector == Selector.parse(str(selector))
+    else:
+        assert error is not None
+        assert len(error) < MESSAGE_LIMIT
+
+
+@SETTINGS
+@given(text=st.text(max_size=60))
+def test_any_labels_text_gives_labels_and_errors_never_an_exception(text: str) -> None:
+    """CBCONTROL_LABELS from a deployment never stops an application."""
+    labels, errors = parse_labels(text)
+
+    assert all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items())
+    assert all(len(str(e)) < MESSAGE_LIMIT for e in errors)
 
 
 @SETTINGS

@@ -16,6 +16,7 @@ operations, and rewritten whole when the lease had to be replaced.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import threading
@@ -23,7 +24,6 @@ import time
 from typing import TYPE_CHECKING, Any, Literal
 
 from cbcontrol._limits import DocumentError, load_object
-from cbcontrol.config._layout import STATUS_TTL_S
 from cbcontrol.exceptions import StoreError, StoreUnavailableError
 from cbcontrol.store._etcd._client import POLL_S, EtcdClient
 from cbcontrol.store._etcd._lease import LeaseKeeper
@@ -36,7 +36,14 @@ from cbcontrol.store._keys import (
     prefixes,
     status_changes,
 )
-from cbcontrol.store._port import Document, Scope, SpecState, Update
+from cbcontrol.store._port import (
+    LOST_S,
+    STATUS_TTL_S,
+    Document,
+    Scope,
+    SpecState,
+    Update,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Generator, Iterator, Mapping
@@ -54,7 +61,14 @@ _MIN_BACKOFF_S = 0.1
 
 
 class _StatusWriter:
-    """One instance's keys on a lease that a keeper thread refreshes and replaces."""
+    """
+    One instance's keys on two leases that keeper threads refresh and replace.
+
+    The records live on a lease of :data:`STATUS_TTL_S`: they go when the instance
+    stops, so it is no longer counted. The identity lives on a lease of
+    :data:`LOST_S` more, refreshed as often: readers tell from its time to live how
+    late the instance's heartbeat is, and list it as lost for a while.
+    """
 
     def __init__(self, backend: EtcdBackend, instance_id: str) -> None:
         self._backend = backend
@@ -62,7 +76,18 @@ class _StatusWriter:
         self._id = instance_id
         self._state: dict[str, bytes] = {}  # everything published: a new lease gets it
         self._lock = threading.Lock()
-        self._keeper = LeaseKeeper(self._client, STATUS_TTL_S, self._on_lease)
+        period = STATUS_TTL_S / 3
+        self._records = LeaseKeeper(
+            self._client,
+            STATUS_TTL_S,
+            lambda lease: self._on_lease(lease, on_identity=False),
+        )
+        self._identity = LeaseKeeper(
+            self._client,
+            STATUS_TTL_S + LOST_S,
+            lambda lease: self._on_lease(lease, on_identity=True),
+            period=period,
+        )
         self._started = False
 
     def publish(
@@ -70,10 +95,10 @@ class _StatusWriter:
         identity: Mapping[str, Any] | None,
         records: Mapping[str, Mapping[str, Any] | None],
     ) -> None:
-        """Write the changes under the current lease (granting it first if needed)."""
+        """Write the changes under the current leases (granted first if needed)."""
         changes = status_changes(self._id, identity, records)
         # Writes happen under the lock, so an older status never lands after a
-        # newer one (the keeper's thread writes too, on a new lease).
+        # newer one (the keepers' threads write too, on new leases).
         with self._lock:
             for key, value in changes.items():
                 if value is None:
@@ -82,11 +107,14 @@ class _StatusWriter:
                     self._state[key] = value
             if not self._started:
                 self._started = True
-                self._keeper.start()  # its first lease writes the whole state
+                self._identity.start()  # their first leases write the whole state
+                self._records.start()
                 return
-            lease = self._keeper.lease_id
-            if lease is not None:
-                self._write(changes, lease)
+            for on_identity in (True, False):
+                keeper = self._identity if on_identity else self._records
+                part = _part(changes, identity=on_identity)
+                if part and keeper.lease_id is not None:
+                    self._write(part, keeper.lease_id)
 
     def _write(self, changes: Mapping[str, bytes | None], lease: int) -> None:
         items = list(changes.items())
@@ -95,18 +123,24 @@ class _StatusWriter:
             absolute = {self._backend.prefix + k: v for k, v in batch.items()}
             self._client.txn("publish status", unchanged={}, puts=absolute, lease=lease)
 
-    def _on_lease(self, lease: int) -> None:
+    def _on_lease(self, lease: int, *, on_identity: bool) -> None:
         # A new lease (the first, or one replacing a lease that expired while etcd
         # was away): the keys went with the old one, so write them all again.
         with self._lock:
-            self._write(dict(self._state), lease)
+            self._write(_part(self._state, identity=on_identity), lease)
 
     def keepalive(self) -> None:
-        """The keeper's thread keeps the lease alive."""
+        """The keepers' threads keep the leases alive."""
 
     def close(self) -> None:
-        """Revoke the lease, which deletes every key on it."""
-        self._keeper.stop(revoke=True)
+        """Revoke the leases, which deletes every key on them: a clean stop."""
+        self._records.stop(revoke=True)
+        self._identity.stop(revoke=True)
+
+
+def _part(changes: Mapping[str, bytes | None], *, identity: bool) -> dict[str, Any]:
+    """The identity's key (or the records' keys) of ``changes``."""
+    return {k: v for k, v in changes.items() if k.startswith("instances/") == identity}
 
 
 class EtcdBackend:
@@ -158,12 +192,29 @@ class EtcdBackend:
         return True
 
     def read(self, scope: Scope) -> Update:
-        """Every key of ``scope`` at one revision (one round trip, pages aside)."""
+        """
+        Every key of ``scope`` at one revision (one round trip, pages aside).
+
+        Identities come with the age of their heartbeat, from their lease's time to
+        live (one more round trip for the whole fleet).
+        """
         found = self.client.read_keys([self.prefix + k for k in prefixes(scope)])
         documents = [
             self._document(key, value, mod)
             for key, (value, mod) in sorted(found.kvs.items())
         ]
+        leases = {
+            index: found.leases[key]
+            for index, d in enumerate(documents)
+            if d.kind == "instances"
+            and (key := f"{self.prefix}instances/{d.name}") in found.leases
+        }
+        if leases:
+            ages = self.client.lease_ages(list(leases.values()))
+            for index, lease in leases.items():
+                documents[index] = dataclasses.replace(
+                    documents[index], age=ages.get(lease)
+                )
         return Update(
             tuple(documents),
             complete=True,
@@ -391,8 +442,12 @@ class EtcdBackend:
     # -- reported state ----------------------------------------------------------
 
     def open_status(self, instance_id: str) -> _StatusWriter:
-        """Keys on a lease of this instance's own."""
+        """Keys on leases of this instance's own."""
         return _StatusWriter(self, instance_id)
+
+    def delete_preset(self, name: str) -> bool:
+        """Remove a preset."""
+        return self.client.delete(f"{self.prefix}presets/{name}")
 
     def close(self) -> None:
         """Close the client (its watches and channel)."""

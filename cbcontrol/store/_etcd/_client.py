@@ -23,14 +23,15 @@ import logging
 import os
 import threading
 import weakref
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, NamedTuple, Self, TypeVar
 
 from cbcontrol.exceptions import StoreAuthError, StoreError, StoreUnavailableError
-from cbcontrol.store._etcd._watch import EtcdWatch
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Mapping, Sequence
+
+    from cbcontrol.store._etcd._watch import EtcdWatch
 
 
 __all__ = [
@@ -77,6 +78,7 @@ _CHANNEL_OPTIONS = (
     ("grpc.max_receive_message_length", 64 * 1024 * 1024),
 )
 _PAGE_KEYS = 2_000
+_NONE: Mapping[str, Any] = MappingProxyType({})  # a default no one can change
 
 
 def _import_client_library() -> tuple[Any, Any]:
@@ -123,12 +125,22 @@ def details_of(exc: Any) -> str:
     return str(exc.details() or "") if hasattr(exc, "details") else repr(exc)
 
 
+def _take(
+    found: Any, kvs: dict[str, tuple[bytes, int]], leases: dict[str, int]
+) -> None:
+    """Key-values of a range response into ``kvs`` (and ``leases``)."""
+    for kv in found:
+        key = kv.key.decode("utf-8", "replace")
+        kvs[key] = (bytes(kv.value), int(kv.mod_revision))
+        if kv.lease:
+            leases[key] = int(kv.lease)
+
+
 def _to_bytes(value: bytes | str) -> bytes:
     return value if isinstance(value, bytes) else value.encode()
 
 
-@dataclass(frozen=True, slots=True)
-class RangeResult:
+class RangeResult(NamedTuple):
     """
     Keys read at one revision.
 
@@ -137,16 +149,17 @@ class RangeResult:
         cluster_id: The cluster's id, as hex (it changes when a cluster is rebuilt).
         kvs: ``{key: (value, mod_revision)}``.
         last: For each prefix asked with ``last``: its greatest key, or None.
+        leases: ``{key: lease id}`` of the keys attached to a lease.
     """
 
     revision: int
     cluster_id: str
     kvs: dict[str, tuple[bytes, int]]
-    last: dict[str, str | None] = field(default_factory=dict)
+    last: Mapping[str, str | None] = _NONE
+    leases: Mapping[str, int] = _NONE
 
 
-@dataclass(frozen=True, slots=True)
-class _Conn:
+class _Conn(NamedTuple):
     endpoint: str
     channel: Any
     stubs: dict[str, Any]  # "KV", "Lease", "Watch", "Auth"
@@ -360,6 +373,7 @@ class EtcdClient:
         start = key.encode()
         end = _prefix_end(start) if prefix else b""
         kvs: dict[str, tuple[bytes, int]] = {}
+        leases: dict[str, int] = {}
         first = start if after is None else after + b"\0"
         cluster = ""
         while True:
@@ -370,15 +384,11 @@ class EtcdClient:
             if not revision:
                 revision = int(response.header.revision)
                 cluster = f"{int(response.header.cluster_id):x}"
-            for kv in response.kvs:
-                kvs[kv.key.decode("utf-8", "replace")] = (
-                    bytes(kv.value),
-                    int(kv.mod_revision),
-                )
+            _take(response.kvs, kvs, leases)
             if not response.more or not response.kvs or not prefix:
                 break
             first = bytes(response.kvs[-1].key) + b"\0"
-        return RangeResult(revision, cluster, kvs)
+        return RangeResult(revision, cluster, kvs, leases=leases)
 
     def read_keys(
         self, keys: Sequence[str], *, last: Sequence[str] = ()
@@ -402,16 +412,14 @@ class EtcdClient:
         response = self._unary(f"read {_shared(keys)!r}", "KV", "Txn", request)
         revision = int(response.header.revision)
         kvs: dict[str, tuple[bytes, int]] = {}
+        leases: dict[str, int] = {}
         for key, op in zip(keys, response.responses, strict=False):
             page = op.response_range
-            for kv in page.kvs:
-                kvs[kv.key.decode("utf-8", "replace")] = (
-                    bytes(kv.value),
-                    int(kv.mod_revision),
-                )
+            _take(page.kvs, kvs, leases)
             if page.more and page.kvs:
                 rest = self.range(key, revision=revision, after=bytes(page.kvs[-1].key))
                 kvs.update(rest.kvs)
+                leases.update(rest.leases)
         greatest: dict[str, str | None] = {}
         for prefix, op in zip(last, response.responses[len(keys) :], strict=True):
             found = op.response_range.kvs
@@ -419,7 +427,7 @@ class EtcdClient:
                 found[0].key.decode("utf-8", "replace") if found else None
             )
         cluster = f"{int(response.header.cluster_id):x}"
-        return RangeResult(revision, cluster, kvs, greatest)
+        return RangeResult(revision, cluster, kvs, greatest, leases)
 
     def _last_request(self, prefix: str) -> Any:
         start = prefix.encode()
@@ -557,6 +565,37 @@ class EtcdClient:
         response = self._call(f"keep lease {lease:x} alive", once)
         return 0 if response is None else max(0, int(response.TTL))
 
+    def lease_ages(self, leases: Sequence[int]) -> dict[int, float | None]:
+        """
+        Seconds since each lease was last kept alive (None: it expired or is gone).
+
+        The calls go out together, so a fleet costs about one round trip.
+        """
+        wanted = sorted(set(leases))
+        if not wanted:
+            return {}
+        rpc = self._rpc
+
+        def invoke(conn: _Conn, metadata: _Metadata) -> dict[int, Any]:
+            call = conn.stubs["Lease"].LeaseTimeToLive
+            futures = {
+                lease: call.future(
+                    rpc.LeaseTimeToLiveRequest(ID=lease),
+                    timeout=self.timeout,
+                    metadata=metadata,
+                )
+                for lease in wanted
+            }
+            return {lease: future.result() for lease, future in futures.items()}
+
+        found = self._call("read lease times to live", invoke)
+        return {
+            lease: None
+            if int(r.TTL) < 0
+            else float(max(0, int(r.grantedTTL) - int(r.TTL)))
+            for lease, r in found.items()
+        }
+
     def revoke(self, lease: int) -> None:
         """Revoke ``lease``, deleting its keys now; a lease already gone is fine."""
         request = self._rpc.LeaseRevokeRequest(ID=lease)
@@ -591,6 +630,8 @@ class EtcdClient:
             )
             creates.append(self._rpc.WatchRequest(create_request=create))
         what = f"watch {_shared(keys)!r}"
+
+        from cbcontrol.store._etcd._watch import EtcdWatch  # a read needs no stream
 
         def open_stream(conn: _Conn, metadata: _Metadata) -> EtcdWatch:
             def fail(code: str, details: str) -> StoreError:

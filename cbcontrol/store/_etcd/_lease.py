@@ -22,19 +22,26 @@ class LeaseKeeper:
     """
     Keeps one etcd lease alive from a daemon thread, and replaces it when lost.
 
-    etcd leases have no background keepalive: whoever holds one refreshes it, here every
-    ``ttl / 3`` seconds. ``on_lease(lease_id)`` is called from the keeper's thread with
-    the first lease and with each replacement (the old one expired while etcd was away,
-    or was revoked), so the owner can rewrite the keys attached to it; if it raises, it
+    etcd leases have no background keepalive: whoever holds one refreshes it, here
+    every ``period`` seconds (default ``ttl / 3``). ``on_lease(lease_id)`` is called
+    from the keeper's thread with the first lease and with each replacement (the old
+    one expired while etcd was away, or was revoked), so the owner can rewrite the
+    keys attached to it; if it raises, it
     is called again on the next round.
 
     .. versionadded:: 0.1.0
     """
 
     def __init__(
-        self, client: EtcdClient, ttl: int, on_lease: Callable[[int], None]
+        self,
+        client: EtcdClient,
+        ttl: int,
+        on_lease: Callable[[int], None],
+        *,
+        period: float | None = None,
     ) -> None:
         self._client, self._ttl, self._on_lease = client, ttl, on_lease
+        self._period = ttl / 3 if period is None else period
         self._stop = threading.Event()
         self._thread = threading.Thread(
             target=self._run, name="cbcontrol-etcd-lease", daemon=True
@@ -86,4 +93,4 @@ class LeaseKeeper:
                 failing = True
             except Exception:
                 logger.exception("on_lease(%s) failed; retrying", self.lease_id)
-            self._stop.wait(min(1.0, self._ttl / 3) if failing else self._ttl / 3)
+            self._stop.wait(min(1.0, self._period) if failing else self._period)
