@@ -73,7 +73,8 @@ class Incident:
                     s["instance_id"]: s["breakers"].get("payment", {}).get("state")
                     for s in store.instance_documents("payment")
                 }
-                if sorted(states.values()) == ["closed", "open", "open"]:
+                # an instance not yet published reads as None: wait for it
+                if sorted(map(str, states.values())) == ["closed", "open", "open"]:
                     break
                 time.sleep(0.05)
 
