@@ -189,7 +189,7 @@ def test_the_store_is_the_mounted_configmap(tmp_path: Path) -> None:
     copy = tmp_path / store.name
     copy.write_text(configmap["data"][store.name])
 
-    env = env_of(deployment)
+    env = _expanded_env(deployment, _downward(deployment))
     del env["CBCONTROL_STORE"]
     with cbcontrol.connect(f"file://{copy}", app="checkout", environ=env) as plane:
         payment = plane.breaker("payment")
@@ -255,3 +255,43 @@ def test_the_etcd_cluster_agrees_with_its_services() -> None:
     assert flags["auto-compaction-retention"]
     assert 3 == replicas
     assert replicas // 2 + 1 == budget["spec"]["minAvailable"]
+
+
+def _downward(workload: Resource) -> dict[str, str]:
+    """What the downward API gives a pod of ``workload``, on a typical node."""
+    labels = workload["spec"]["template"]["metadata"]["labels"]
+    found = {f"metadata.labels['{k}']": v for k, v in labels.items()}
+    return {**found, "spec.nodeName": "ip-10-0-3-17.eu-west-1.compute.internal"}
+
+
+def _expanded_env(workload: Resource, downward: dict[str, str]) -> dict[str, str]:
+    """The container's env as the kubelet makes it: downward API, then ``$(VAR)``."""
+    env: dict[str, str] = {}
+    for entry in container(workload)["env"]:
+        if "value" not in entry:
+            env[entry["name"]] = downward[entry["valueFrom"]["fieldRef"]["fieldPath"]]
+            continue
+        # Kubernetes expands $(NAME) only for names defined earlier in the list.
+        used = re.findall(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", entry["value"])
+        assert set(used) <= set(env), f"{entry['name']} uses a later variable"
+        value = entry["value"]
+        for name in used:
+            value = value.replace(f"$({name})", env[name])
+        env[entry["name"]] = value
+    return env
+
+
+def test_pod_labels_reach_the_instance_for_selectors() -> None:
+    """CBCONTROL_LABELS, built from the pod's labels, gives the instance its labels."""
+    deployment = resources()["Deployment", "checkout"]
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    downward = _downward(deployment)
+    env = _expanded_env(deployment, downward)
+
+    with cbcontrol.connect("memory://", app="checkout", environ=env) as plane:
+        labels = plane.labels
+        errors = plane.errors()
+
+    assert {} == errors
+    assert labels["track"] == pod_labels["track"] == "stable"
+    assert labels["node"] == downward["spec.nodeName"]
