@@ -143,6 +143,8 @@ class Operator:
     def _resolver(self, view: _StoreView) -> Resolver:
         """What the store alone gives a breaker: default < preset < spec (validated)."""
         cache: dict[str, Any] = {}
+        dumps: dict[int, tuple[object, dict[str, Any]]] = {}
+        shared: dict[tuple[str, object, str], FieldValue] = {}
 
         def resolve_store(
             name: str, stored: StoredSpec | None
@@ -172,10 +174,21 @@ class Operator:
                 resolved = resolve(name, layers, cache["presets"])
             except ConfigError as exc:
                 return {}, str(exc)
-            values = resolved.config.model_dump(mode="json")
-            return {
-                f: FieldValue(values[f], resolved.sources[f]) for f in CONFIG_FIELDS
-            }, None
+            # equal configs are one object (the resolver shares them): dump each once
+            dumped = dumps.get(id(resolved.config))
+            if dumped is None or dumped[0] is not resolved.config:
+                dumped = (resolved.config, resolved.config.model_dump(mode="json"))
+                dumps[id(resolved.config)] = dumped
+            values, sources = dumped[1], resolved.sources
+            # most fields of most breakers are the same default or preset value
+            fields = {}
+            for f in CONFIG_FIELDS:
+                key = (f, values[f], sources[f])
+                found = shared.get(key)
+                if found is None:
+                    found = shared[key] = FieldValue(values[f], sources[f])
+                fields[f] = found
+            return fields, None
 
         return resolve_store
 

@@ -161,6 +161,21 @@ def test_a_cross_field_rule_names_the_layer_that_broke_it() -> None:
         )
 
 
+def test_equal_values_of_another_type_are_judged_on_their_own() -> None:
+    """Breakers with equal configs share a validated one; strictness still holds
+    for a value equal to a valid one (True == 1, 1.0 == 1)."""
+    good = resolve("a", [Layer("etcd", {"max_failures": 1}, {"max_failures": "e"})])
+    again = resolve("b", [Layer("etcd", {"max_failures": 1}, {"max_failures": "f"})])
+
+    assert good.config is again.config
+    assert ("e", "f") == (good.sources["max_failures"], again.sources["max_failures"])
+    for value in (True, 1.0):
+        with pytest.raises(ConfigError, match="max_failures"):
+            resolve(
+                "c", [Layer("etcd", {"max_failures": value}, {"max_failures": "g"})]
+            )
+
+
 def test_builder_is_the_article_fluent_form(monkeypatch: pytest.MonkeyPatch) -> None:
     """ConfigBuilder().with_preset().from_environment().build() layers as documented."""
     env = {"PAYMENT_CB_MAX_FAILURES": "7", "CB_RESET_TIMEOUT": "1m30s"}
