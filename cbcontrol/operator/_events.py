@@ -35,7 +35,9 @@ class Event:
 
     Attributes:
         at: When it was seen (ISO 8601, UTC, seconds: ``2026-11-27T12:00:01Z``).
-        kind: ``state``, ``spec``, ``applied``, ``rejected`` or ``instance``.
+        kind: ``state``, ``spec``, ``applied``, ``rejected``, ``instance`` or
+            ``store`` (the view went stale as the store stopped answering, or
+            came back).
         breaker: The breaker, if it is about one.
         instance: The instance, if it is about one.
         old: What it was (a state, a generation, a liveness).

@@ -89,7 +89,7 @@ def _selector(given: str | Selector | None) -> Selector | None:
         return None
     from cbcontrol._labels import Selector
 
-    if given is None or isinstance(given, Selector):
+    if isinstance(given, Selector):
         return given or None
     parsed = Selector.parse(given)
     if not parsed:

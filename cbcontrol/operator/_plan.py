@@ -359,14 +359,18 @@ def _scopes_towards(
         if reset is not None:
             part["reset_generation"] = reset
         scopes.append(part)
+    keep = ("selector", "override", "reset_generation")
     for text, scope in stored.items():
+        # A scope the document leaves out keeps its run-time state, as the
+        # breaker's own does; export leaves that state out, so it must survive.
         if "override" in scope:
-            keep = ("selector", "override", "reset_generation")
             scopes.append({k: v for k, v in scope.items() if k in keep})
             notes.append(
                 f"scope {text} is not in the document but holds an override: kept "
                 "(lift it with reset --selector)"
             )
+        elif "reset_generation" in scope:
+            scopes.append({k: v for k, v in scope.items() if k in keep})
     return scopes, notes
 
 

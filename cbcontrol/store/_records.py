@@ -56,7 +56,8 @@ class Ack:
 
     @property
     def complete(self) -> bool:
-        """Every live instance applied it."""
+        """Every instance concerned applied it (every live one, or every matching
+        one for a targeted change: ``live`` counts them all)."""
         return self.applied == self.instances
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 import time
 from typing import TYPE_CHECKING
@@ -150,6 +151,21 @@ def test_export_is_configuration_only(fleet: Fleet):
         "max_failures": 4,
         "scopes": [{"selector": "zone=eu-1", "max_failures": 2}],
     } == document["breakers"]["payment"]
+
+
+def test_a_fresh_export_plans_no_change_after_a_targeted_reset(fleet: Fleet):
+    """A scope left with only its reset marker is run-time state: not drift."""
+    fleet.instance("payment", zone="eu-1")
+    op = fleet.op
+    op.wait([op.trip("payment", selector="zone=eu-1")], 10)
+    op.wait([op.reset("payment", selector="zone=eu-1")], 10)
+
+    document, _ = op.export()
+    raw = json.dumps(document).encode()  # YAML's JSON form, as a pipeline may keep it
+    plan = op.plan(op.check_document(raw, "export.yaml"))
+
+    assert not plan
+    assert [] == list(plan.notes)
 
 
 def test_watch_yields_views_with_state_spec_and_applied_events(fleet: Fleet):
