@@ -227,7 +227,8 @@ def test_concurrent_sets_of_different_fields_lose_none(
 def test_a_killed_instance_leaves_the_list_after_the_ttl(
     cbctl: Cbctl, start_apps: Callable[..., list[App]]
 ) -> None:
-    """A SIGKILLed app drops out of `cbctl list` once its status expires (~10 s)."""
+    """A SIGKILLed app leaves the breaker's instances once its status expires
+    (~10 s), and is listed as lost, with its heartbeat age, instead of vanishing."""
     survivor, victim = start_apps(2, **ENV)
     before = set(instances_of(cbctl))
 
@@ -237,7 +238,16 @@ def test_a_killed_instance_leaves_the_list_after_the_ttl(
         lambda: set(instances_of(cbctl)) == {survivor.instance_id}, timeout=20
     )
     waited = time.monotonic() - killed_at
+    listed = cbctl("list")
+    doctor = cbctl("doctor", "-o", "json")
 
     assert {survivor.instance_id, victim.instance_id} == before
     assert gone, instances_of(cbctl)
     assert waited > 2.0  # it expired; nothing withdrew it
+    assert f"{victim.instance_id} (" in listed.output
+    assert "no heartbeat for" in listed.output
+    [check] = [c for c in doctor.json()["checks"] if c["check"] == "instances"]
+    assert "warn" == check["status"]
+    assert any(
+        item.startswith(f"{victim.instance_id}: lost ") for item in check["items"]
+    ), check
