@@ -147,7 +147,7 @@ class BreakerCore:
     _failures: int
     _ignored: int
     _rejected: itertools.count[int]  # rejections so far, counted without the lock
-    _fallbacks: dict[str, int] | None
+    _fallbacks: dict[str, itertools.count[int]] | None  # counted without the lock
     _cache_hits: int
     _cache_misses: int
     _transitions: dict[tuple[str, str], int] | None
