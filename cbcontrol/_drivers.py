@@ -380,12 +380,16 @@ class Drivers(BreakerCore):
         if cache is not None:
             key = self._cache_key(args, kwargs)
             now = self.clock()
-            with self._lock:
+            lock = self._lock
+            lock.acquire()  # not `with`: 3.11 makes that ~90 ns dearer per call
+            try:
                 value = MISS if key is None else cache.get(key, now)
                 if value is MISS:
                     self._cache_misses += 1
                 else:
                     self._cache_hits += 1
+            finally:
+                lock.release()
             if value is not MISS:
                 next((self._fallbacks or self._new_fallback_counts())["cache"])
                 mark(self, "cache")
