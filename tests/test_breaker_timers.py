@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import cbcontrol
 from cbcontrol import BreakerConfig, CircuitBreaker, State, StateChanged, Trigger
+from cbcontrol._recording import GENERAL
 from cbcontrol._timers import TIMERS, Timers
 from tests.support.waiting import wait_until
 
@@ -113,3 +114,40 @@ def test_the_planes_breakers_move_to_half_open_on_time() -> None:
 
     assert moved
     assert "half_open" == plane.status().breakers["payment"].state
+
+
+def _echo(x: int) -> int:
+    """The protected call."""
+    return x
+
+
+def test_a_time_window_rolls_on_time_though_its_fast_path_reads_no_clock() -> None:
+    """
+    Calls after a bucket ends are counted in the next bucket, not the one that ended.
+
+    On the real clock a time window's fast path reads no clock: the timer thread
+    ends it when the bucket ends. Were that missing, the three later calls would be
+    filed under the first bucket and leave the window with it.
+    """
+    breaker = CircuitBreaker(
+        "rolling",
+        BreakerConfig(
+            window_type="time",
+            window_size=2,  # two buckets of one second
+            failure_rate_threshold=50,
+            minimum_calls=10,
+        ),
+    )
+    guarded = breaker(_echo)
+    for _ in range(5):
+        guarded(1)
+
+    # The timer thread has ended the first bucket's fast path.
+    assert wait_until(lambda: breaker._fast == GENERAL, timeout=WAIT_S)
+    for _ in range(3):
+        guarded(1)
+    # Once the bucket of the three calls is the older of the two, the first is gone.
+    second_ends = breaker._window.roll_at
+    assert wait_until(lambda: breaker.clock() >= second_ends, timeout=WAIT_S)
+
+    assert 3 == breaker.snapshot().window_calls
