@@ -484,16 +484,20 @@ class BreakerCore:
             self._latency_count += 1
 
     def _end_sampling(self) -> None:
-        """Put the fast path back after a sampled call, if the lock is free now."""
-        # Never wait: if the lock is busy, the next general-path call tries again.
+        """Put the fast path back after a sampled call."""
         # Only a holder of the lock may re-enable the fast path, or it could race a
-        # trip and route calls around an open breaker.
-        if self._lock.acquire(blocking=False):
-            try:
-                self._sampling = False
-                self._refresh_fast()
-            finally:
-                self._lock.release()
+        # trip and route calls around an open breaker. Wait for it: it is held for
+        # bookkeeping only, never across a call. Not waiting was worse: when the GIL
+        # moved while one thread held it here, every other thread's calls took the
+        # general path for a whole switch interval (5 ms; ~1.4% of the calls of
+        # 4 threads in bench/overhead.py's thread rows), all of them timed.
+        lock = self._lock
+        lock.acquire()
+        try:
+            self._sampling = False
+            self._refresh_fast()
+        finally:
+            lock.release()
 
     def _refuse_coroutine(self, result: Any, admission: int) -> NoReturn:
         self._exit_ignored(admission)
