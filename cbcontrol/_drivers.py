@@ -33,6 +33,7 @@ from cbcontrol._fallback import (
     NOT_SERVED,
     default_key,
     mark,
+    tracking,
 )
 from cbcontrol._recording import (
     CALL,
@@ -392,7 +393,8 @@ class Drivers(BreakerCore):
                 lock.release()
             if value is not MISS:
                 next((self._fallbacks or self._new_fallback_counts())["cache"])
-                mark(self, "cache")
+                if tracking():
+                    mark(self, "cache")
                 return value
         source = chain.first
         if source is None:
@@ -400,7 +402,8 @@ class Drivers(BreakerCore):
         # Counted without the lock, like rejections: a fallback answers an open
         # breaker's calls, the path a failing service takes at full rate.
         next((self._fallbacks or self._new_fallback_counts())[source])
-        mark(self, source)
+        if tracking():
+            mark(self, source)
         return chain.produce(source, args, kwargs)
 
     def _new_fallback_counts(self) -> dict[str, itertools.count[int]]:

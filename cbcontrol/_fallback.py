@@ -74,6 +74,10 @@ def result_origin(breaker: object) -> Iterator[ResultOrigin]:
         _TRACKED.reset(token)
 
 
+tracking: Final = _TRACKED.get
+"""Whether any ``result_origin`` block is open in this context (then :func:`mark`)."""
+
+
 def mark(breaker: object, source: Source) -> None:
     """Record that a fallback of ``breaker`` served the result."""
     tracked = _TRACKED.get()
