@@ -323,6 +323,33 @@ def test_no_success_is_lost_on_the_lock_free_path(threads: int) -> None:
     assert 0 == snap.failures
 
 
+@pytest.mark.usefixtures("fine_switching")
+def test_no_fallback_answer_is_lost_on_the_lock_free_path() -> None:
+    """Rejections answered by a fallback in concurrent threads are all counted."""
+    threads = 4
+    breaker = CircuitBreaker(
+        "dep",
+        BreakerConfig(max_failures=1, reset_timeout=3600),
+        static_fallback="spare",
+    )
+    with pytest.raises(Boom):
+        breaker.call(fail)
+    barrier = threading.Barrier(threads, timeout=JOIN_TIMEOUT_S)
+    answers: list[set[object]] = []
+
+    def worker(_: int) -> None:
+        call = breaker.call
+        barrier.wait()  # the first answers race to make the counters, too
+        answers.append({call(succeed) for _ in range(CALLS_PER_THREAD)})
+
+    run_threads(worker, threads)
+
+    snap = breaker.snapshot()
+    assert [{"spare"}] * threads == answers
+    assert threads * CALLS_PER_THREAD == snap.fallbacks_by_source["static"]
+    assert threads * CALLS_PER_THREAD == snap.rejections
+
+
 def test_a_sampled_call_meeting_a_busy_lock_still_restores_the_fast_path() -> None:
     """
     The sampled call waits for the lock rather than leave the fast path off.
