@@ -347,11 +347,11 @@ def _rejecting(fn: Callable[[int], object]) -> SyncRun:
     return run
 
 
-def _cb_open(fallback: str = "none") -> Any:
+def _cb_open(mode: str = "none", **options: Any) -> Any:
     from cbcontrol import BreakerConfig, CircuitBreaker
 
-    config = BreakerConfig(max_failures=1, reset_timeout=3600, fallback=fallback)  # type: ignore[arg-type]
-    return _opened(CircuitBreaker("bench", config))
+    config = BreakerConfig(max_failures=1, reset_timeout=3600, fallback=mode)  # type: ignore[arg-type]
+    return _opened(CircuitBreaker("bench", config, **options))
 
 
 def rejected_candidates() -> list[Candidate[SyncRun]]:
@@ -395,6 +395,16 @@ def rejected_candidates() -> list[Candidate[SyncRun]]:
             REJECT_DECORATOR, "cbcontrol @b, rejected", lambda: _rejecting(_cb_open())
         ),
         Candidate(
+            REJECT_STATIC,
+            "cbcontrol @b, served by a static fallback",
+            lambda: _rejecting(_cb_open(static_fallback=0)),
+        ),
+        Candidate(
+            "cbcontrol/alternative",
+            "cbcontrol @b, served by a fallback callable",
+            lambda: _rejecting(_cb_open(fallback=f)),
+        ),
+        Candidate(
             "cbcontrol/cache",
             "cbcontrol @b, served from the response cache",
             lambda: _rejecting(_cb_open("cache")),
@@ -416,6 +426,7 @@ def rejected_candidates() -> list[Candidate[SyncRun]]:
 
 REJECT_CALL = "cbcontrol/rejected/call"
 REJECT_DECORATOR = "cbcontrol/rejected/decorator"
+REJECT_STATIC = "cbcontrol/static"
 
 
 THREAD_KEYS = (
@@ -738,14 +749,20 @@ def targets(
         f"{_verdict(ratio, ASYNC_TARGET)} ({_x(ratio)})"
     )
     closed = sync["cbcontrol/consecutive/decorator"]["ns"]
-    reject = rejected[REJECT_DECORATOR]["ns"]
-    ratio = _ratio(reject, closed)
-    data["rejected_vs_closed"] = ratio
-    lines.append(
-        f"TARGET rejected @b call <= {REJECT_TARGET}x a closed @b call: "
-        f"{_verdict(ratio, REJECT_TARGET)} ({_fmt(reject, '.1f')} ns / "
-        f"{_fmt(closed, '.1f')} ns = {_x(ratio)})"
-    )
+    # Both ways a rejected call ends: answered by a fallback (no error is built),
+    # and raised (raising and catching alone cost about a closed call).
+    for key, what in (
+        (REJECT_STATIC, "served by a static fallback"),
+        (REJECT_DECORATOR, "raising"),
+    ):
+        reject = rejected[key]["ns"]
+        ratio = _ratio(reject, closed)
+        data[f"{key}/vs_closed"] = ratio
+        lines.append(
+            f"TARGET rejected @b call, {what}, <= {REJECT_TARGET}x a closed @b "
+            f"call: {_verdict(ratio, REJECT_TARGET)} ({_fmt(reject, '.1f')} ns / "
+            f"{_fmt(closed, '.1f')} ns = {_x(ratio)})"
+        )
     lowest = min(
         (v["ratio"] for k, v in threads.items() if k.startswith("cbcontrol/")),
         default=None,

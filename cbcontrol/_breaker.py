@@ -102,6 +102,7 @@ class CircuitBreaker(Drivers, Metrics):
         self._state_listeners = ()
         self._timely = 0
         self._wake_at = math.nan
+        self._roll_armed = math.nan
         self._call_listeners = ()
         self._ctx = contextvars.ContextVar(f"cbcontrol.breaker.{name}", default=None)
         now = clock()

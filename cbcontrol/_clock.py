@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Protocol
 
-__all__ = ["Clock", "monotonic"]
+__all__ = ["REAL_CLOCKS", "Clock", "monotonic"]
 
 
 class Clock(Protocol):
@@ -23,3 +23,6 @@ class Clock(Protocol):
 
 monotonic: Clock = time.perf_counter
 """The default clock: monotonic, with the best resolution the platform has."""
+
+REAL_CLOCKS: tuple[Clock, ...] = (time.perf_counter, time.monotonic)
+"""Clocks known to move with real time, so the timer thread can wait for them."""

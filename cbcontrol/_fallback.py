@@ -74,6 +74,10 @@ def result_origin(breaker: object) -> Iterator[ResultOrigin]:
         _TRACKED.reset(token)
 
 
+tracking: Final = _TRACKED.get
+"""Whether any ``result_origin`` block is open in this context (then :func:`mark`)."""
+
+
 def mark(breaker: object, source: Source) -> None:
     """Record that a fallback of ``breaker`` served the result."""
     tracked = _TRACKED.get()
@@ -143,6 +147,7 @@ class FallbackChain:
         "alternative",
         "cache",
         "cache_key",
+        "first",
         "idle",
         "static",
         "static_factory",
@@ -161,6 +166,9 @@ class FallbackChain:
         self.static_factory = static_factory
         self.cache_key = cache_key
         self.cache: ResponseCache | None = None
+        # The code-supplied part that answers after the cache, if any: chosen once
+        # per config, so that serving a rejected call is a lookup, not a search.
+        self.first: Literal["static", "alternative"] | None = None
         self.idle = alternative is None and static is NO_VALUE  # nothing can serve
 
     def configure(self, settings: Settings) -> None:
@@ -171,15 +179,13 @@ class FallbackChain:
             self.cache = ResponseCache(settings.cache_max_entries, settings.cache_ttl)
         else:
             self.cache.retune(settings.cache_max_entries, settings.cache_ttl)
-        self.idle = (
-            self.cache is None and self.alternative is None and self.static is NO_VALUE
+        order: tuple[Literal["static", "alternative"], ...] = (
+            ("alternative", "static")
+            if settings.fallback == "alternative"
+            else ("static", "alternative")
         )
-
-    def order(self, mode: str) -> tuple[Literal["static", "alternative"], ...]:
-        """The code-supplied parts to try, in order, after the cache."""
-        if mode == "alternative":
-            return ("alternative", "static")
-        return ("static", "alternative")
+        self.first = next((source for source in order if self.has(source)), None)
+        self.idle = self.cache is None and self.first is None
 
     def has(self, source: str) -> bool:
         """Whether code supplied this part."""
@@ -199,6 +205,9 @@ class FallbackChain:
 
 MISS: Final = _MISS
 """What :meth:`ResponseCache.get` returns for a missing or expired key."""
+
+FALLBACK_SOURCES: Final = ("cache", "static", "alternative")
+"""The parts of the chain, as counted in snapshots."""
 
 NOT_SERVED: Final[Any] = object()
 """No part of the chain could answer the rejected call."""

@@ -110,7 +110,9 @@ class Metrics(BreakerCore):
             by_source = (
                 _NO_FALLBACKS
                 if self._fallbacks is None
-                else MappingProxyType(dict(self._fallbacks))
+                else MappingProxyType(
+                    {source: peek(n) for source, n in self._fallbacks.items()}
+                )
             )
             hits, misses = self._cache_hits, self._cache_misses
             transitions = (

@@ -13,10 +13,12 @@ The fast path
 A call in the closed (or forced-closed) state needs no lock when nothing has to look
 at its outcome: no slow-call timing, no call listener, no response cache, no rate
 verdict pending. ``_fast`` says so (0: general path; 1: fast path; 2: fast path that
-must roll a time window when the clock passes its bucket boundary), and a success on
-it is one ``next()`` on an ``itertools.count`` (atomic under the GIL; see
-``_window.py``). One call in 64 is routed through the general path, timed, for the
-response-time statistics of ``snapshot()``.
+must roll a time window when an injected clock passes its bucket boundary), and a
+success on it is one ``next()`` on an ``itertools.count`` (atomic under the GIL; see
+``_window.py``). On the real clock a time window's calls take path 1: the timer
+thread ends the fast path when a bucket ends (:meth:`BreakerCore._roll_due`). One
+call in 64 is routed through the general path, timed, for the response-time
+statistics of ``snapshot()``.
 
 Outcomes: an exception matching ``ignore`` counts as neither success nor failure; one
 matching ``failure_on`` is a failure; any other :class:`Exception` is a success (as
@@ -34,6 +36,7 @@ import weakref
 from array import array
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from cbcontrol._clock import REAL_CLOCKS
 from cbcontrol._events import CallRecorded, Event, Outcome, State, StateChanged
 from cbcontrol._policy import trip_reason
 from cbcontrol._state import Admission, Machine
@@ -104,6 +107,7 @@ class BreakerCore:
         "_pending",
         "_rand",
         "_rejected",
+        "_roll_armed",
         "_sampling",
         "_settings",
         "_slow_s",
@@ -143,11 +147,12 @@ class BreakerCore:
     _slow_s: float
     _fast: int
     _wake_at: float  # the deadline the timer thread will wake this breaker for
+    _roll_armed: float  # the bucket end the timer thread will end the fast path at
     _tickets: itertools.count[int]
     _failures: int
     _ignored: int
     _rejected: itertools.count[int]  # rejections so far, counted without the lock
-    _fallbacks: dict[str, int] | None
+    _fallbacks: dict[str, itertools.count[int]] | None  # counted without the lock
     _cache_hits: int
     _cache_misses: int
     _transitions: dict[tuple[str, str], int] | None
@@ -401,9 +406,43 @@ class BreakerCore:
             and not self._call_listeners
             and self._fallback.cache is None
         ):
-            self._fast = FAST_ROLL if isinstance(self._window, TimeWindow) else FAST
+            if not isinstance(self._window, TimeWindow):
+                self._fast = FAST
+            elif self.clock in REAL_CLOCKS:
+                # The timer thread ends the fast path when the bucket ends
+                # (_roll_due), so a call on it never reads the clock.
+                self._fast = FAST
+                self._arm_roll()
+            else:
+                # An injected clock (a test's FakeClock) moves when its owner says
+                # so: no timer can wait for it, so each call reads it.
+                self._fast = FAST_ROLL
         else:
             self._fast = GENERAL
+
+    def _arm_roll(self) -> None:
+        """Ask the timer thread to call :meth:`_roll_due` when the bucket ends."""
+        roll_at = self._window.roll_at
+        if roll_at != self._roll_armed:
+            self._roll_armed = roll_at
+            TIMERS.call_later(
+                roll_at - self.clock(), weakref.WeakMethod(self._roll_due)
+            )
+
+    def _roll_due(self) -> None:
+        """
+        On the timer thread: the current bucket has ended.
+
+        The next call takes the general path (as a sampled call), which rolls the
+        window and judges it, then puts the fast path back and arms the next roll.
+        An idle breaker therefore costs one wake after its last call, not one a
+        bucket. If this comes late, the one call in 64 that is sampled rolls anyway.
+        """
+        with self._lock:
+            self._roll_armed = math.nan
+            if self._fast == FAST and isinstance(self._window, TimeWindow):
+                self._sampling = True
+                self._fast = GENERAL
 
     def _roll(self) -> int:
         """
@@ -445,16 +484,20 @@ class BreakerCore:
             self._latency_count += 1
 
     def _end_sampling(self) -> None:
-        """Put the fast path back after a sampled call, if the lock is free now."""
-        # Never wait: if the lock is busy, the next general-path call tries again.
+        """Put the fast path back after a sampled call."""
         # Only a holder of the lock may re-enable the fast path, or it could race a
-        # trip and route calls around an open breaker.
-        if self._lock.acquire(blocking=False):
-            try:
-                self._sampling = False
-                self._refresh_fast()
-            finally:
-                self._lock.release()
+        # trip and route calls around an open breaker. Wait for it: it is held for
+        # bookkeeping only, never across a call. Not waiting was worse: when the GIL
+        # moved while one thread held it here, every other thread's calls took the
+        # general path for a whole switch interval (5 ms; ~1.4% of the calls of
+        # 4 threads in bench/overhead.py's thread rows), all of them timed.
+        lock = self._lock
+        lock.acquire()
+        try:
+            self._sampling = False
+            self._refresh_fast()
+        finally:
+            lock.release()
 
     def _refuse_coroutine(self, result: Any, admission: int) -> NoReturn:
         self._exit_ignored(admission)

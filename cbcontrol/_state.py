@@ -61,6 +61,10 @@ def _HALF() -> float:  # noqa: N802 - a constant, as a function
 
 
 _ALL = tuple(State)
+# Enum members as module globals: `State.OPEN` is a slow class-attribute lookup in
+# 3.11, and admit/rejects/retry_after run on every call to an open breaker.
+CLOSED, OPEN, HALF_OPEN = State.CLOSED, State.OPEN, State.HALF_OPEN
+FORCED_OPEN, FORCED_CLOSED = State.FORCED_OPEN, State.FORCED_CLOSED
 
 TRANSITIONS: dict[tuple[State, Trigger], State] = {
     (State.CLOSED, Trigger.TRIP): State.OPEN,
@@ -125,7 +129,7 @@ class Machine:
     def __init__(self, name: str, settings: MachineSettings, now: float) -> None:
         self.name = name
         self.settings = settings
-        self.state = State.CLOSED
+        self.state = CLOSED
         self.state_since = now
         self.open_until = 0.0
         self.opened_level = 0  # re-opens since the last close: the backoff exponent
@@ -144,12 +148,12 @@ class Machine:
     def state_at(self, now: float) -> State:
         """The state a call at ``now`` would meet, timers applied (nothing moves)."""
         if self.override_until is not None and now >= self.override_until:
-            return State.CLOSED
+            return CLOSED
         state = self.state
-        if state is State.OPEN and now >= self.open_until:
-            return State.HALF_OPEN
-        if state is State.HALF_OPEN and self._probes_overdue(now):
-            return State.OPEN
+        if state is OPEN and now >= self.open_until:
+            return HALF_OPEN
+        if state is HALF_OPEN and self._probes_overdue(now):
+            return OPEN
         return state
 
     def retry_after(self, now: float) -> float | None:
@@ -159,18 +163,18 @@ class Machine:
         0 when a call would be admitted now. Half-open with every probe slot taken:
         the time the breaker would stay open if the probes fail, the honest bound.
         """
-        if self.state is State.OPEN and now < self.open_until:
+        if self.state is OPEN and now < self.open_until:
             return self.open_until - now  # the common case: a rejection while open
         state = self.state_at(now)
-        if state is State.FORCED_OPEN:
+        if state is FORCED_OPEN:
             until = self.override_until
             return None if until is None else until - now
-        if state is State.OPEN:
-            if self.state is State.HALF_OPEN:  # overdue probes: about to re-open
+        if state is OPEN:
+            if self.state is HALF_OPEN:  # overdue probes: about to re-open
                 return self._timeout(self.opened_level + 1, 0.5)
             return max(0.0, self.open_until - now)
-        if state is State.HALF_OPEN and (
-            self.state is State.HALF_OPEN
+        if state is HALF_OPEN and (
+            self.state is HALF_OPEN
             and self.probes_in_flight >= self.settings.half_open_max_calls
         ):
             return self._timeout(self.opened_level + 1, 0.5)
@@ -181,9 +185,9 @@ class Machine:
         deadlines = []
         if self.override_until is not None:
             deadlines.append(self.override_until)
-        if self.state is State.OPEN:
+        if self.state is OPEN:
             deadlines.append(self.open_until)
-        elif self.state is State.HALF_OPEN and self.probes_in_flight:
+        elif self.state is HALF_OPEN and self.probes_in_flight:
             deadlines.append(self.probe_deadline)
         return min(deadlines, default=None)
 
@@ -196,12 +200,12 @@ class Machine:
         events: tuple[StateChanged, ...] = ()
         if self.override_until is not None and now >= self.override_until:
             events = self.clear_override(now, "override expired")
-        if self.state is State.OPEN and now >= self.open_until:
+        if self.state is OPEN and now >= self.open_until:
             events += self._fire(Trigger.TIMEOUT, now, "reset timeout elapsed")
             self.episode += 1
             self.probes_in_flight = 0
             self._zero_probes()
-        elif self.state is State.HALF_OPEN and self._probes_overdue(now):
+        elif self.state is HALF_OPEN and self._probes_overdue(now):
             self.probes_in_flight = 0
             self.opened_level += 1
             wait = self.settings.probe_wait
@@ -222,10 +226,10 @@ class Machine:
             return Admission.REJECT, ()
         events = self.advance(now, rand)
         state = self.state
-        if state is State.CLOSED or state is State.FORCED_CLOSED:
+        if state is CLOSED or state is FORCED_CLOSED:
             return Admission.CALL, events
         if (
-            state is State.HALF_OPEN
+            state is HALF_OPEN
             and self.probes_in_flight < self.settings.half_open_max_calls
         ):
             if not self.probes_in_flight:
@@ -237,14 +241,12 @@ class Machine:
     def rejects(self, now: float) -> bool:
         """The common rejection: open, its reset timeout still running, no override."""
         return (
-            self.state is State.OPEN
-            and now < self.open_until
-            and self.override_until is None
+            self.state is OPEN and now < self.open_until and self.override_until is None
         )
 
     def _current(self, probe: int) -> bool:
         """Is ``probe`` a probe ticket of the half-open episode in progress?"""
-        return probe > 0 and probe == self.episode and self.state is State.HALF_OPEN
+        return probe > 0 and probe == self.episode and self.state is HALF_OPEN
 
     def on_success(
         self, *, probe: int, now: float, slow: bool = False, rand: float = 0.5
@@ -266,7 +268,7 @@ class Machine:
         """Record a failure: a probe is judged, a tripped closed breaker opens."""
         if self._current(probe):
             return self._judge_probe(now, rand, failed=True, slow=slow)
-        if self.state is State.CLOSED and trip_reason is not None:
+        if self.state is CLOSED and trip_reason is not None:
             return self._open(Trigger.TRIP, now, rand, trip_reason)
         return ()
 
@@ -311,22 +313,22 @@ class Machine:
 
     def trip(self, now: float, rand: float, reason: str) -> tuple[StateChanged, ...]:
         """Open now for the reset timeout, from any automatic state."""
-        if self.state is State.CLOSED:
+        if self.state is CLOSED:
             return self._open(Trigger.TRIP, now, rand, reason)
-        if self.state is State.HALF_OPEN:
+        if self.state is HALF_OPEN:
             self.probes_in_flight = 0
             self.opened_level += 1
             return self._open(Trigger.PROBE_FAILED, now, rand, reason)
-        if self.state is State.OPEN:
+        if self.state is OPEN:
             self.open_until = now + self._timeout(self.opened_level, rand)
         return ()
 
     def half_open(self, now: float, rand: float) -> tuple[StateChanged, ...]:
         """Admit probes now, from any automatic state."""
         events: tuple[StateChanged, ...] = ()
-        if self.state is State.CLOSED:
+        if self.state is CLOSED:
             events = self.trip(now, rand, "opened by hand")
-        if self.state is State.OPEN:
+        if self.state is OPEN:
             self.open_until = now
             events += self.advance(now, lambda: rand)
         return events
@@ -350,7 +352,7 @@ class Machine:
     ) -> tuple[StateChanged, ...]:
         """Return a forced breaker to CLOSED; a no-op for the automatic states."""
         self.override_until = None
-        if self.state not in (State.FORCED_OPEN, State.FORCED_CLOSED):
+        if self.state not in (FORCED_OPEN, FORCED_CLOSED):
             return ()
         self.opened_level = 0
         events = self._fire(Trigger.CLEAR_OVERRIDE, now, reason)
@@ -365,7 +367,7 @@ class Machine:
         self._zero_probes()
         self.override_reason = None
         self.override_until = None
-        if self.state is State.CLOSED:
+        if self.state is CLOSED:
             return ()
         return self._fire(Trigger.RESET, now, reason)
 

@@ -15,8 +15,8 @@ many calls" from ticket arithmetic:
   ticket at which its span began and the failures and slow calls in it; the calls in
   the window are ``ticket_now - first_ticket_of_oldest_bucket``. The window therefore
   covers the last N seconds rounded to whole buckets. The breaker calls
-  :meth:`roll` when the clock passes :attr:`TimeWindow.roll_at`, at most once a
-  bucket.
+  :meth:`roll` at its first call after :attr:`TimeWindow.roll_at` (told by the timer
+  thread, or by reading an injected clock), at most once a bucket.
 
 ``ticket_now`` is always "the next ticket to be issued", i.e. the number of calls
 recorded so far.

@@ -55,6 +55,10 @@ class CircuitOpenError(CBControlError):
     .. versionadded:: 0.1.0
     """
 
+    # Slots, not the instance dict: building the error is half the cost of a
+    # rejection, and a dict made per error doubled it (bench/overhead.py).
+    __slots__ = ("breaker", "reason", "retry_after_s", "state")
+
     def __init__(
         self,
         breaker: str,

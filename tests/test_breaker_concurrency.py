@@ -19,6 +19,7 @@ from cbcontrol import (
     StateChanged,
     Trigger,
 )
+from cbcontrol._recording import FAST
 from cbcontrol.testing import FakeClock
 
 if TYPE_CHECKING:
@@ -320,6 +321,54 @@ def test_no_success_is_lost_on_the_lock_free_path(threads: int) -> None:
     assert threads * CALLS_PER_THREAD == snap.successes
     assert threads * CALLS_PER_THREAD == snap.calls
     assert 0 == snap.failures
+
+
+@pytest.mark.usefixtures("fine_switching")
+def test_no_fallback_answer_is_lost_on_the_lock_free_path() -> None:
+    """Rejections answered by a fallback in concurrent threads are all counted."""
+    threads = 4
+    breaker = CircuitBreaker(
+        "dep",
+        BreakerConfig(max_failures=1, reset_timeout=3600),
+        static_fallback="spare",
+    )
+    with pytest.raises(Boom):
+        breaker.call(fail)
+    barrier = threading.Barrier(threads, timeout=JOIN_TIMEOUT_S)
+    answers: list[set[object]] = []
+
+    def worker(_: int) -> None:
+        call = breaker.call
+        barrier.wait()  # the first answers race to make the counters, too
+        answers.append({call(succeed) for _ in range(CALLS_PER_THREAD)})
+
+    run_threads(worker, threads)
+
+    snap = breaker.snapshot()
+    assert [{"spare"}] * threads == answers
+    assert threads * CALLS_PER_THREAD == snap.fallbacks_by_source["static"]
+    assert threads * CALLS_PER_THREAD == snap.rejections
+
+
+def test_a_sampled_call_meeting_a_busy_lock_still_restores_the_fast_path() -> None:
+    """
+    The sampled call waits for the lock rather than leave the fast path off.
+
+    Another thread holds the lock (as one does while it restores the fast path
+    itself, when the GIL moves); were the sampled call to give up, every later call
+    would stay on the general path until some call found the lock free.
+    """
+    breaker = CircuitBreaker("dep")
+    breaker.call(int, "1")  # the first call is sampled; the fast path is on after it
+    breaker._sample_next()  # as one call in 64 does
+    caller = threading.Thread(target=breaker.call, args=(int, "1"))
+    with breaker._lock:
+        caller.start()
+        caller.join(timeout=0.2)  # enough for the call to reach the lock
+    caller.join(JOIN_TIMEOUT_S)
+
+    assert not caller.is_alive()
+    assert FAST == breaker._fast
 
 
 # -- no lock held across the protected call ------------------------------------------

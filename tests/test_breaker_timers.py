@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import cbcontrol
 from cbcontrol import BreakerConfig, CircuitBreaker, State, StateChanged, Trigger
+from cbcontrol._recording import GENERAL
 from cbcontrol._timers import TIMERS, Timers
 from tests.support.waiting import wait_until
 
@@ -90,14 +91,23 @@ def test_an_on_time_listener_hears_half_open_without_a_call() -> None:
 def test_without_an_on_time_listener_nothing_is_scheduled() -> None:
     """A breaker nobody asked for on-time events never wakes the timer thread."""
     breaker = CircuitBreaker("quiet", BreakerConfig(max_failures=1, reset_timeout=60))
-    before = TIMERS.pending()
     breaker.on_state_change(lambda event: None)
 
     with contextlib.suppress(ValueError):
         breaker.call(int, "x")
 
-    assert before == TIMERS.pending()
+    # Other tests' breakers may come due meanwhile: look for this one's callbacks.
+    assert [] == _scheduled_for(breaker)
     assert State.OPEN == breaker._machine.state
+
+
+def _scheduled_for(owner: object) -> list[object]:
+    """The callbacks the process's timer thread holds for ``owner``."""
+    with TIMERS._cond:
+        refs = [ref for _, _, ref in TIMERS._heap]
+    return [
+        cb for cb in (ref() for ref in refs) if getattr(cb, "__self__", None) is owner
+    ]
 
 
 def test_the_planes_breakers_move_to_half_open_on_time() -> None:
@@ -113,3 +123,40 @@ def test_the_planes_breakers_move_to_half_open_on_time() -> None:
 
     assert moved
     assert "half_open" == plane.status().breakers["payment"].state
+
+
+def _echo(x: int) -> int:
+    """The protected call."""
+    return x
+
+
+def test_a_time_window_rolls_on_time_though_its_fast_path_reads_no_clock() -> None:
+    """
+    Calls after a bucket ends are counted in the next bucket, not the one that ended.
+
+    On the real clock a time window's fast path reads no clock: the timer thread
+    ends it when the bucket ends. Were that missing, the three later calls would be
+    filed under the first bucket and leave the window with it.
+    """
+    breaker = CircuitBreaker(
+        "rolling",
+        BreakerConfig(
+            window_type="time",
+            window_size=2,  # two buckets of one second
+            failure_rate_threshold=50,
+            minimum_calls=10,
+        ),
+    )
+    guarded = breaker(_echo)
+    for _ in range(5):
+        guarded(1)
+
+    # The timer thread has ended the first bucket's fast path.
+    assert wait_until(lambda: breaker._fast == GENERAL, timeout=WAIT_S)
+    for _ in range(3):
+        guarded(1)
+    # Once the bucket of the three calls is the older of the two, the first is gone.
+    second_ends = breaker._window.roll_at
+    assert wait_until(lambda: breaker.clock() >= second_ends, timeout=WAIT_S)
+
+    assert 3 == breaker.snapshot().window_calls
