@@ -187,8 +187,14 @@ class StatusPublisher:
                 logger.warning("cannot publish the instance status: %s", exc)
             self._failing = True
             self.error = clip(str(exc))
+            # What the store holds is unknown now (a writer may have kept what it
+            # was given, and write it on a new lease later), so the last written
+            # hashes prove nothing: a value that goes back to them is written too.
+            if identity is not None:
+                self._identity_hash = None
             with self._lock:  # retry them on the next round (not at once)
                 for name in records:
+                    self._published.pop(name, None)
                     self._marked[name] = None
             return False
         if self._failing:
