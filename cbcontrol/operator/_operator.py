@@ -226,7 +226,10 @@ class Operator:
 
     def _not_found(self, name: str) -> None:
         """Raise BreakerNotFoundError, naming the breakers there are."""
-        raise BreakerNotFoundError(name, self.url, tuple(self.names()))
+        # A second read: an instance may have published ``name`` since the read
+        # that missed it, and the error must not suggest the very name.
+        known = tuple(n for n in self.names() if n != name)
+        raise BreakerNotFoundError(name, self.url, known)
 
     def names(self) -> list[str]:
         """Every breaker with a spec or on a live instance (for completion, too)."""

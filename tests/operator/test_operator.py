@@ -206,3 +206,17 @@ def test_doctor_leaves_no_trace_of_its_write_test(fleet: Fleet):
 
     assert "ok" == {c.check: c.status for c in report.checks}["write"]
     assert "cbctl-doctor" not in fleet.op.preset_names()
+
+
+def test_a_breaker_published_just_after_a_miss_is_not_suggested_to_itself(
+    memory_fleet: Fleet, monkeypatch: pytest.MonkeyPatch
+):
+    """The read that lists known names for the error may already see the name."""
+    op = memory_fleet.op
+    monkeypatch.setattr(op, "names", lambda: ["payment", "payments"])
+
+    with pytest.raises(BreakerNotFoundError) as missed:
+        op.trip("payment", reason="INC-1")
+
+    assert ("payments",) == missed.value.suggestions
+    assert 'did you mean "payments"?' in str(missed.value)
