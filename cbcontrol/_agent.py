@@ -164,6 +164,24 @@ class StatusPublisher:
         digest = hash(_encode(document))
         return None if digest == self._identity_hash else (document, digest)
 
+    def _failed(
+        self, exc: StoreError, *, identity: bool, records: Iterable[str]
+    ) -> None:
+        """A write failed: report it, and retry what it held on the next round."""
+        if not self._failing:
+            logger.warning("cannot publish the instance status: %s", exc)
+        self._failing = True
+        self.error = clip(str(exc))
+        # What the store holds is unknown now (a writer may have kept what it was
+        # given, and write it on a new lease later), so the last written hashes
+        # prove nothing: a value that goes back to them must be written too.
+        if identity:
+            self._identity_hash = None
+        with self._lock:  # retried on the next round, not at once
+            for name in records:
+                self._published.pop(name, None)
+                self._marked[name] = None
+
     def _publish(self, *, sweep: bool) -> bool:
         """Write what changed; True if anything was written."""
         changed = self._changed_identity(sweep=sweep)
@@ -183,19 +201,7 @@ class StatusPublisher:
         try:
             self._writer.publish(identity, records)
         except StoreError as exc:
-            if not self._failing:
-                logger.warning("cannot publish the instance status: %s", exc)
-            self._failing = True
-            self.error = clip(str(exc))
-            # What the store holds is unknown now (a writer may have kept what it
-            # was given, and write it on a new lease later), so the last written
-            # hashes prove nothing: a value that goes back to them is written too.
-            if identity is not None:
-                self._identity_hash = None
-            with self._lock:  # retry them on the next round (not at once)
-                for name in records:
-                    self._published.pop(name, None)
-                    self._marked[name] = None
+            self._failed(exc, identity=identity is not None, records=records)
             return False
         if self._failing:
             logger.info("publishing the instance status again")
