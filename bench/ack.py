@@ -350,6 +350,7 @@ def main() -> None:
             for count in sizes:
                 path = workdir / f"store{count}" / "cbcontrol.yaml"
                 path.parent.mkdir()
+                path.write_text("version: 1\n")  # a missing store is an error
                 url = f"file://{path}"
                 with Fleet(url, count, workdir):
                     results["file"][count] = library_acks(url, writes, values)

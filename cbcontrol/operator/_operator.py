@@ -380,7 +380,7 @@ class Operator:
             dry_run=dry_run,
             notes=tuple(notes),
             digest=result.digest,
-            started=started,
+            started=started if result.sent_at is None else result.sent_at,
         )
 
     def set(

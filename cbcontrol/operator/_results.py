@@ -35,7 +35,8 @@ class ChangeResult:
         digest: The digest of the stored document, which instances report.
         ack: How many of the instances concerned applied it, once counted.
         waited: The ack is the result of waiting (else a count at one moment).
-        elapsed_s: Seconds from the start of the write to the last acknowledgement.
+        elapsed_s: Seconds from sending the write (once validated) to the last
+            acknowledgement.
 
     .. versionadded:: 0.3.0
     """

@@ -305,12 +305,13 @@ class ControlStore:
             self._retrying(lambda: self._ensure_epoch(actor), deadline)
         attempt: _Attempt | None = None
         conflicts = 0
+        sent = 0.0
         while True:
             try:
                 state = self.backend.load_spec(name)
                 if attempt is not None and state.data == attempt.document:
                     # Our write landed though its answer was lost (a leader change).
-                    return self._result(name, attempt.document, attempt.changes)
+                    return self._result(name, attempt, sent)
                 attempt = _Attempt.make(
                     name,
                     state,
@@ -333,10 +334,11 @@ class ControlStore:
                     return WriteResult(
                         name, generation, changed=True, changes=attempt.changes
                     )
+                sent = time.monotonic()
                 if self.backend.commit_spec(
                     name, attempt.document, state, attempt.record
                 ):
-                    return self._result(name, attempt.document, attempt.changes)
+                    return self._result(name, attempt, sent)
                 attempt = None
                 conflicts += 1
                 if conflicts >= _CAS_ATTEMPTS:
@@ -350,17 +352,16 @@ class ControlStore:
                 conflicts += 1
 
     @staticmethod
-    def _result(
-        name: str, new: Mapping[str, Any], changes: Mapping[str, Any]
-    ) -> WriteResult:
+    def _result(name: str, attempt: _Attempt, sent: float) -> WriteResult:
         from cbcontrol.store._records import WriteResult
 
         return WriteResult(
             name,
-            int(new["generation"]),
+            int(attempt.document["generation"]),
             changed=True,
-            changes=dict(changes),
-            digest=digest(dict(new)),
+            changes=dict(attempt.changes),
+            digest=digest(dict(attempt.document)),
+            sent_at=sent,
         )
 
     @staticmethod

@@ -22,6 +22,8 @@ class WriteResult:
         changed: False when the write would not have changed anything (not written).
         changes: ``{field: (old, new)}`` of what changed.
         digest: The digest of the stored document, which instances report.
+        sent_at: When the write that landed was sent (``time.monotonic()``): an
+            acknowledgement's time counts from here, not from the validation.
     """
 
     name: str
@@ -29,6 +31,7 @@ class WriteResult:
     changed: bool
     changes: Mapping[str, tuple[Any, Any]] = field(default_factory=dict)
     digest: str | None = None
+    sent_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
