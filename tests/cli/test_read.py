@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.cli import lines, parse
+from tests.cli import CBCTL, lines, parse
 
 if TYPE_CHECKING:
     from tests.cli import StoreEnv
@@ -258,3 +260,34 @@ def test_list_json_of_an_empty_store_is_an_empty_list(env: StoreEnv):
 
     assert 0 == result.exit_code
     assert [] == json.loads(result.stdout)
+
+
+@pytest.mark.parametrize(
+    ("words", "expected"),
+    [
+        (["get", "pay"], ["payment", "payments-eu"]),
+        (["trip", "pro"], ["profile"]),
+        (["set", "profile", "--preset", "u"], ["user-profile"]),
+    ],
+)
+def test_shell_completion_offers_the_store_s_names(
+    file_env: StoreEnv, words: list[str], expected: list[str]
+):
+    """Breaker names come from the store, preset names from the built-in ones and
+    the store's, as bash asks for them."""
+    for name in ("payment", "payments-eu", "profile"):
+        assert 0 == file_env.cbctl("set", name, "--max-failures", "3").exit_code
+    line = ["cbctl", "--store", file_env.url, *words]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CBCONTROL_")}
+    env.update(
+        _CBCTL_COMPLETE="complete_bash",
+        COMP_WORDS=" ".join(line),
+        COMP_CWORD=str(len(line) - 1),
+    )
+
+    done = subprocess.run(
+        [str(CBCTL)], capture_output=True, text=True, env=env, timeout=60, check=False
+    )
+
+    assert 0 == done.returncode, done.stderr
+    assert expected == done.stdout.split()
