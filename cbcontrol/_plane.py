@@ -531,7 +531,10 @@ class ControlPlane:
             self._publisher.mark(applied)  # acknowledge at once: cbctl is waiting
         for name in applied:
             for listener in listeners:
-                listener(name)
+                try:
+                    listener(name)
+                except Exception:  # one listener must not stop the watch or the rest
+                    logger.exception("a listener of breaker %s failed", name)
 
     def _take(self, update: Update) -> list[str]:
         """Fold an update in; return the breakers that applied something new."""
@@ -548,9 +551,10 @@ class ControlPlane:
 
     def _take_update(self, update: Update) -> list[str]:
         if update.error is not None:
-            if self._store_error != update.error:
-                logger.error("config store %s: %s", self._store_name, update.error)
-            self._store_error = clip(update.error)
+            error = clip(update.error)  # the store's words: bounded before kept
+            if self._store_error != error:
+                logger.error("config store %s: %s", self._store_name, error)
+            self._store_error = error
             return []
         if self._store_error is not None:
             logger.info("config store %s answers again", self._store_name)

@@ -119,6 +119,44 @@ def test_a_store_change_retunes_the_live_breaker(
     assert 7 == plane.observed_generation("payment")
 
 
+def test_a_failing_listener_stops_neither_the_others_nor_the_watch(
+    plane: cbcontrol.ControlPlane, source: InMemoryConfigSource
+) -> None:
+    """An on_applied listener that raises is logged; the rest still hear, and later
+    changes are still applied."""
+    pay = plane.breaker("payment")
+    heard: list[str] = []
+
+    def broken(name: str) -> None:
+        raise RuntimeError(name)
+
+    plane.on_applied(broken)
+    plane.on_applied(heard.append)
+    source.put("breakers", "payment", {"max_failures": 3})
+    source.put("breakers", "payment", {"max_failures": 2})
+
+    assert ["payment", "payment"] == heard
+    assert 2 == pay.config.max_failures
+
+
+def test_a_long_store_error_is_logged_once_and_clipped(
+    plane: cbcontrol.ControlPlane,
+    source: InMemoryConfigSource,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The store's own words are bounded, and a repeat of them is not logged again."""
+    plane.breaker("payment")
+    error = "etcd said: " + "x" * 5_000
+
+    with caplog.at_level("ERROR", logger="cbcontrol.plane"):
+        source.fail(error)
+        source.fail(error)
+    logged = [r.getMessage() for r in caplog.records if "etcd said" in r.getMessage()]
+
+    assert 1 == len(logged)
+    assert len(logged[0]) < 2_000
+
+
 def test_an_invalid_spec_keeps_the_last_good_one(
     plane: cbcontrol.ControlPlane, source: InMemoryConfigSource
 ) -> None:

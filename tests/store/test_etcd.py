@@ -7,6 +7,7 @@ import logging
 import re
 import statistics
 import sys
+import threading
 import time
 from typing import TYPE_CHECKING
 
@@ -375,3 +376,26 @@ def test_an_instance_s_keys_live_on_its_lease_and_go_with_it(
     assert b'{"state":"open"}' == b1
     assert b'{"app":"x"}' == identity
     assert {} == after
+
+
+def test_a_bug_in_the_first_read_is_raised_not_waited_on(
+    etcd_server: EtcdServer, etcd_namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unexpected error in the read beneath a watch reaches the watcher (who
+    logs it and restarts) instead of leaving it waiting for stop."""
+    store = backend(etcd_server, etcd_namespace)
+
+    def broken(scope: Scope) -> None:
+        raise RuntimeError("a bug in read")
+
+    monkeypatch.setattr(store, "read", broken)
+    stop = threading.Event()
+    timer = threading.Timer(10, stop.set)  # bounds the test if the error is lost
+    timer.start()
+    try:
+        with pytest.raises(RuntimeError, match="a bug in read"):
+            next(iter(store.watch(Scope.DESIRED, stop)))
+        assert not stop.is_set()
+    finally:
+        timer.cancel()
+        store.close()

@@ -226,12 +226,12 @@ class EtcdBackend:
         self, scope: Scope, stop: threading.Event
     ) -> Update | None:
         """:meth:`read`, given up on at ``stop`` even if etcd hangs."""
-        result: list[Update | StoreError] = []
+        result: list[Update | Exception] = []
 
         def read() -> None:
             try:
                 result.append(self.read(scope))
-            except StoreError as exc:
+            except Exception as exc:  # noqa: BLE001 - raised again in the watcher
                 result.append(exc)
 
         # A daemon thread: a read that hangs ends at the client's timeout, and never
@@ -241,7 +241,7 @@ class EtcdBackend:
         while not stop.is_set():
             thread.join(POLL_S)
             if result:
-                if isinstance(result[0], StoreError):
+                if isinstance(result[0], Exception):
                     raise result[0]
                 return result[0]
         return None
