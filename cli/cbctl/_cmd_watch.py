@@ -6,6 +6,7 @@ import contextlib
 import sys
 import threading
 import time
+from collections import deque
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -70,7 +71,10 @@ def watch(
     """
     terminal = Terminal.detect()
     live = output.text and terminal.width is not None
-    events: list[tuple[float, Event]] = []
+    # Only the latest are drawn; piped output prints each event once and keeps none.
+    events: deque[tuple[float, Event]] = deque(
+        maxlen=_shown().EVENTS_SHOWN if live else 0
+    )
     printed = 0
     stop = threading.Event()
     with open_operator(ctx) as op:
@@ -79,7 +83,7 @@ def watch(
             first = True
             for frame in frames:
                 now = time.monotonic()
-                events += [(now, e) for e in frame.events]
+                events.extend((now, e) for e in frame.events)
                 if live:
                     sys.stdout.write("\x1b[H\x1b[2J")
                     lines = _shown().watch_lines(frame.view, events, terminal, now=now)

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from cbctl._output import Terminal
 
 __all__ = [
+    "EVENTS_SHOWN",
     "describe_change",
     "event_line",
     "explain_lines",
@@ -711,9 +712,13 @@ def _wrapped(text: str, terminal: Terminal, indent: int = 0) -> list[str]:
     return wrapped or [""]
 
 
+EVENTS_SHOWN = 10
+"""How many of the latest events ``cbctl watch`` draws on a terminal."""
+
+
 def watch_lines(
     fleet: FleetView,
-    events: list[tuple[float, Event]],
+    events: Iterable[tuple[float, Event]],
     terminal: Terminal,
     *,
     now: float,
@@ -763,9 +768,10 @@ def watch_lines(
     lines += _lost_lines(fleet.lost, terminal)
     if notes.notes:
         lines += ["", *notes.render(terminal)]
-    if events:
+    latest = list(events)[-EVENTS_SHOWN:]
+    if latest:
         lines += ["", terminal.paint("events:", "bold")]
-        for seen, event in events[-10:]:
+        for seen, event in latest:
             style = "reverse" if now - seen < fresh_s else None
             lines += [
                 terminal.paint(line, style)
