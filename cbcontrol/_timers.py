@@ -3,9 +3,10 @@ One shared timer thread for every breaker in the process.
 
 A breaker whose state listeners asked to hear timer-driven transitions on time
 (open to half-open, an expired override, overdue probes) registers its next deadline
-here, as Resilience4j's automatic transition does. There is one thread, started on
-first use, never one per breaker; it holds breakers only weakly, and a callback that
-raises is logged and the thread goes on.
+here, as Resilience4j's automatic transition does; a time window registers the end of
+its current bucket, so that calls need not read the clock. There is one thread,
+started on first use, never one per breaker; it holds breakers only weakly, and a
+callback that raises is logged and the thread goes on.
 """
 
 from __future__ import annotations
@@ -71,6 +72,10 @@ class Timers:
             with self._cond:
                 while not self._heap or self._heap[0][0] > self._clock():
                     timeout = self._heap[0][0] - self._clock() if self._heap else None
+                    # An override "until 9999-12-31" is a deadline wait() refuses
+                    # (OverflowError): wake at the limit and look again instead.
+                    if timeout is not None:
+                        timeout = min(timeout, threading.TIMEOUT_MAX)
                     self._cond.wait(timeout)
                 _, _, ref = heapq.heappop(self._heap)
             callback = ref()

@@ -52,6 +52,25 @@ def test_the_thread_runs_callbacks_in_order_and_survives_errors() -> None:
     assert ["first", "second"] == ran
 
 
+def test_a_deadline_centuries_away_does_not_stop_the_thread() -> None:
+    """An override until 9999 is a wait longer than the OS allows; the thread waits
+    at the limit instead of dying, and sooner deadlines still run."""
+    timers = Timers()
+    done = threading.Event()
+    far, soon = Box(lambda: None), Box(done.set)
+    timers.call_later(1e12, weakref.WeakMethod(far.fire))
+    first = timers._thread
+    assert first is not None
+
+    first.join(0.3)  # a thread that dies on the far wait is gone by now
+    alive = first.is_alive()
+    timers.call_later(0.01, weakref.WeakMethod(soon.fire))
+
+    assert alive
+    assert done.wait(WAIT_S)
+    assert first is timers._thread
+
+
 def test_a_callback_whose_owner_is_gone_is_skipped() -> None:
     """Breakers are held weakly: one that was collected is never called."""
     timers = Timers()
