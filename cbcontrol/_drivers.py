@@ -391,8 +391,7 @@ class Drivers(BreakerCore):
                     self._cache_hits += 1
             finally:
                 lock.release()
-            if value is not MISS:
-                next((self._fallbacks or self._new_fallback_counts())["cache"])
+            if value is not MISS:  # counted as a fallback too: _cache_hits is it
                 if tracking():
                     mark(self, "cache")
                 return value

@@ -169,7 +169,7 @@ class FallbackChain:
         # The code-supplied part that answers after the cache, if any: chosen once
         # per config, so that serving a rejected call is a lookup, not a search.
         self.first: Literal["static", "alternative"] | None = None
-        self.idle = alternative is None and static is NO_VALUE  # nothing can serve
+        self.idle = True  # nothing serves until configure() has seen the settings
 
     def configure(self, settings: Settings) -> None:
         """Create, retune or drop the cache for the ``fallback`` field's value."""

@@ -7,13 +7,9 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from cbcontrol._recording import (
-    CLOSED,
-    FORCED_CLOSED,
-    LATENCY_SAMPLES,
-    BreakerCore,
-    peek,
-)
+from cbcontrol._fallback import FALLBACK_SOURCES
+from cbcontrol._recording import LATENCY_SAMPLES, BreakerCore, peek
+from cbcontrol._state import CLOSED, FORCED_CLOSED
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -22,9 +18,7 @@ if TYPE_CHECKING:
 
 __all__ = ["BreakerSnapshot", "Metrics"]
 
-_NO_FALLBACKS: Mapping[str, int] = MappingProxyType(
-    dict.fromkeys(("cache", "static", "alternative"), 0)
-)
+_NO_FALLBACKS: Mapping[str, int] = MappingProxyType(dict.fromkeys(FALLBACK_SOURCES, 0))
 _NO_TRANSITIONS: Mapping[tuple[str, str], int] = MappingProxyType({})
 
 
@@ -107,14 +101,17 @@ class Metrics(BreakerCore):
                 m.times_opened,
                 m.override_reason,
             )
-            by_source = (
-                _NO_FALLBACKS
-                if self._fallbacks is None
-                else MappingProxyType(
-                    {source: peek(n) for source, n in self._fallbacks.items()}
-                )
-            )
             hits, misses = self._cache_hits, self._cache_misses
+            counts = self._fallbacks  # counted lock-free; the cache's are its hits
+            if counts is None and not hits:
+                by_source = _NO_FALLBACKS
+            else:
+                found = {
+                    source: 0 if counts is None else peek(counts[source])
+                    for source in FALLBACK_SOURCES
+                }
+                found["cache"] = hits
+                by_source = MappingProxyType(found)
             transitions = (
                 _NO_TRANSITIONS
                 if self._transitions is None

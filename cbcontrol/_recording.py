@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from cbcontrol._clock import REAL_CLOCKS
 from cbcontrol._events import CallRecorded, Event, Outcome, State, StateChanged
 from cbcontrol._policy import trip_reason
-from cbcontrol._state import Admission, Machine
+from cbcontrol._state import CLOSED, FORCED_CLOSED, Admission, Machine
 from cbcontrol._timers import TIMERS
 from cbcontrol._window import CountWindow, TimeWindow, Window
 from cbcontrol.exceptions import CircuitOpenError
@@ -63,8 +63,6 @@ logger.addHandler(logging.NullHandler())  # a library stays quiet until configur
 
 CALL = Admission.CALL
 REJECT = Admission.REJECT
-CLOSED = State.CLOSED
-FORCED_CLOSED = State.FORCED_CLOSED
 SAMPLE_MASK = 63  # time one call in 64 for the response-time statistics
 LATENCY_SAMPLES = 256
 NEVER = math.inf  # a count window's roll_at
