@@ -144,6 +144,8 @@ class Plan:
 
 # -- checking --------------------------------------------------------------------------
 
+_SHOWN_VALUE = 100  # characters of a bad value an error quotes
+
 
 def _plain(value: object) -> object:
     """YAML values as JSON types (keys as text; the loader bounds the expansion)."""
@@ -155,19 +157,29 @@ def _plain(value: object) -> object:
 
 
 def _message(error: Mapping[str, Any]) -> str:
-    """A schema error as ``path: rule, got value``, in cbcontrol's words."""
+    """A schema error as ``path: rule, got value``, in cbcontrol's words (bounded)."""
+    from cbcontrol._limits import clip
     from cbcontrol.config._merge import _rule
 
     path = ".".join(str(p) for p in error["loc"]) or "(document)"
     if error["type"] == "extra_forbidden":
-        return f"{path}: is not a known field"
-    if error["type"] == "missing":
-        return f"{path}: is required"
-    rule = _rule(error)
-    got = (
-        f", got {error['input']!r}" if "input" in error and ", got " not in rule else ""
-    )
-    return f"{path}: {rule}{got}"
+        rule = "is not a known field"
+    elif error["type"] == "missing":
+        rule = "is required"
+    else:
+        rule = _rule(error)
+        if "input" in error and ", got " not in rule:
+            rule += f", got {clip(repr(error['input']), _SHOWN_VALUE)}"
+    return clip(f"{path}: {rule}")
+
+
+def _bounded(errors: list[str]) -> tuple[str, ...]:
+    """At most MAX_ERRORS of them: a document of bad entries is not a flood."""
+    from cbcontrol._limits import MAX_ERRORS
+
+    if len(errors) <= MAX_ERRORS:
+        return tuple(errors)
+    return (*errors[:MAX_ERRORS], f"... and {len(errors) - MAX_ERRORS} more errors")
 
 
 def _valid_part(
@@ -253,9 +265,9 @@ def check_document(
         errors = [_message(e) for e in schema]
         if valid is not None:
             errors += _resolution_errors(valid, data, store_presets or {})
-        return CheckedDocument(where, data, tuple(errors))
+        return CheckedDocument(where, data, _bounded(errors))
     errors = _resolution_errors(document, data, store_presets or {})
-    return CheckedDocument(where, data, tuple(errors), document)
+    return CheckedDocument(where, data, _bounded(errors), document)
 
 
 # -- planning --------------------------------------------------------------------------

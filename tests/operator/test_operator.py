@@ -220,3 +220,18 @@ def test_a_breaker_published_just_after_a_miss_is_not_suggested_to_itself(
 
     assert ("payments",) == missed.value.suggestions
     assert 'did you mean "payments"?' in str(missed.value)
+
+
+def test_a_document_of_bad_values_gives_a_bounded_report(memory_fleet: Fleet):
+    """A huge bad value is quoted in part; thousands of bad entries, the first 50."""
+    huge = "x" * 200_000
+    many = "".join(f"  b{i}: {{max_failures: 0}}\n" for i in range(3_000))
+    document = f"version: 1\nbreakers:\n  payment: {{fallback: {huge}}}\n{many}"
+
+    checked = memory_fleet.op.check_document(document.encode(), "bad.yaml")
+
+    assert not checked.valid
+    assert 51 == len(checked.errors)
+    assert checked.errors[-1] == "... and 2951 more errors"
+    assert all(len(e) < 2_000 for e in checked.errors)
+    assert "breakers.payment.fallback" in checked.errors[0]
