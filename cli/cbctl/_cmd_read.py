@@ -15,6 +15,7 @@ from cbctl._options import (
     OutputOption,
     SelectorOption,
     WatchOption,
+    invalid_name,
     output_option,
 )
 from cbctl._output import TABLE, Output, Terminal, emit
@@ -176,11 +177,9 @@ def history(
     output: OutputOption = TABLE,
 ) -> None:
     """Show who changed a breaker, when, why and what, oldest first."""
-    from cbcontrol.store import is_name
-
-    if name is not None and not is_name(name):
-        msg = f"invalid breaker name {name[:130]!r}"
-        raise UsageError(msg)
+    why = None if name is None else invalid_name(name)
+    if why is not None:
+        raise UsageError(why)
     with open_operator(ctx) as op:
         records = op.history(name, limit=limit)
     emit(

@@ -33,6 +33,7 @@ __all__ = [
     "complete_breakers",
     "complete_presets",
     "duration_option",
+    "invalid_name",
     "output_option",
     "with_field_flags",
     "with_field_options",
@@ -82,14 +83,21 @@ def complete_presets(ctx: typer.Context, incomplete: str) -> list[str]:
         return []
 
 
-def _name(value: str) -> str:
-    """A breaker name of the name grammar, or a usage error (exit 2)."""
+def invalid_name(value: str) -> str | None:
+    """Why ``value`` is not a breaker name (quoting it in part), or None if it is."""
     from cbcontrol.store import NAME_RULE, is_name
 
-    if not is_name(value):
-        shown = value if len(value) <= 130 else value[:130] + "..."  # noqa: PLR2004
-        msg = f"invalid breaker name {shown!r}: {NAME_RULE}"
-        raise typer.BadParameter(msg)
+    if is_name(value):
+        return None
+    shown = value if len(value) <= 130 else value[:130] + "..."  # noqa: PLR2004
+    return f"invalid breaker name {shown!r}: {NAME_RULE}"
+
+
+def _name(value: str) -> str:
+    """A breaker name of the name grammar, or a usage error (exit 2)."""
+    why = invalid_name(value)
+    if why is not None:
+        raise typer.BadParameter(why)
     return value
 
 
