@@ -217,6 +217,7 @@ def events_between(before: FleetView | None, after: FleetView, at: str) -> list[
     if after.stale is not None:
         return events  # the data is the last known: nothing else changed
     events += _instance_events(before, after, at)
+    earlier = {b.name: b for b in before.breakers}  # not a scan per breaker
     for view in after.breakers:
-        events += _breaker_events(before.breaker(view.name), view, at)
+        events += _breaker_events(earlier.get(view.name), view, at)
     return events

@@ -705,32 +705,11 @@ class Operator:
 
     def count(self, result: ChangeResult) -> ChangeResult:
         """How many of the instances concerned applied a change now (no waiting)."""
-        from cbcontrol._labels import Selector
-        from cbcontrol.store._records import Ack
-
-        view = self.store.view(result.name)
-        chosen = None if result.selector is None else Selector.parse(result.selector)
-        having = [
-            s
-            for s in view.instances
-            if result.name in s["breakers"] and s.get("liveness") != "lost"
-        ]
-        concerned = [
-            s for s in having if chosen is None or chosen.matches(s.get("labels") or {})
-        ]
-        digest = result.digest
-        if digest is None:
-            stored = view.specs.get(result.name)
-            digest = None if stored is None else stored.digest
-        pending = tuple(
-            sorted(
-                s["instance_id"]
-                for s in concerned
-                if s["breakers"][result.name]["observed_digest"] != digest
-            )
-        )
-        ack = Ack(
-            len(concerned) - len(pending), len(concerned), 0.0, pending, len(having)
+        ack = self.store.count_applied(
+            result.name,
+            result.generation,
+            digest=result.digest,
+            selector=result.selector,
         )
         return dataclasses.replace(result, ack=ack, waited=False)
 

@@ -568,6 +568,33 @@ class ControlStore:
             watch.close()
         return ack if ack.complete else waiting.ack(start)
 
+    def count_applied(
+        self,
+        name: str,
+        generation: int,
+        *,
+        digest: str | None = None,
+        selector: str | None = None,
+    ) -> Ack:
+        """
+        How far a write is applied now: one read, counted as :meth:`wait_applied`
+        counts (the same instances, the same rule), without waiting.
+
+        Raises:
+            ConfigError: ``selector`` is malformed.
+            StoreError: The store failed.
+
+        .. versionadded:: 0.3.0
+        """
+        from cbcontrol._labels import Selector
+
+        chosen = None if selector is None else Selector.parse(selector)
+        waiting = _Waiting(name, generation, digest, chosen)
+        scope = Scope(desired=True, status=True, breaker=name, whole=bool(chosen))
+        start = time.monotonic()
+        waiting.take(self.backend.read(scope))
+        return waiting.ack(start)
+
     def history(self, name: str | None = None, limit: int = 50) -> list[HistoryRecord]:
         """The latest changes, oldest first (of one breaker, or all)."""
         from cbcontrol.store._records import HistoryRecord
