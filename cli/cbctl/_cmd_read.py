@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import sys
 import threading
 from typing import TYPE_CHECKING, Annotated, TypeVar
@@ -73,7 +74,8 @@ def _follow(
     terminal = Terminal.detect()
     frames = op.watch(stop, selector=selector)
     try:
-        for frame in frames:
+        first = _selected(lambda: next(frames, None))  # parses the selector
+        for frame in frames if first is None else itertools.chain([first], frames):
             now = key(frame.view)
             if now == last:
                 continue
@@ -110,12 +112,12 @@ def list_(
     [bold]-l[/], only breakers on instances whose labels match, counted over those.
     """
     with open_operator(ctx) as op:
-        fleet = _selected(lambda: op.fleet(selector=selector))
-        if watch:
+        if watch:  # the watch's first view is the first read
             _follow(
                 op, selector, lambda f: _show_fleet(f, output), lambda f: f.to_json()
             )
             return
+        fleet = _selected(lambda: op.fleet(selector=selector))
     _show_fleet(fleet, output)
 
 
