@@ -1077,14 +1077,10 @@ def _instance_id(app: str) -> str:
     return sanitize(f"{app}-{_HOST}"[:100]) + f"-{os.getpid()}-{os.urandom(3).hex()}"
 
 
-@functools.cache
 def _version() -> str:
-    from importlib import metadata  # ~15 ms of imports: not at `import cbcontrol`
+    import cbcontrol
 
-    try:
-        return metadata.version("cbcontrol")
-    except metadata.PackageNotFoundError:  # pragma: no cover - source tree
-        return "unknown"
+    return cbcontrol.__version__  # looked up once, then a module global
 
 
 @functools.cache

@@ -739,12 +739,13 @@ class Operator:
 
     def doctor(self, *, write_test: bool = False) -> DoctorReport:
         """Check the store and the fleet (the write test leaves nothing behind)."""
+        import cbcontrol
         from cbcontrol.operator._doctor import run_checks
 
         return run_checks(
             self.store,
             lambda view: build_fleet(view, self._resolver(view)),
-            _version(),
+            cbcontrol.__version__,
             write_test=write_test,
         )
 
@@ -757,15 +758,6 @@ def _towards(desired: Mapping[str, Any], doc: dict[str, Any]) -> dict[str, Any]:
     from cbcontrol.operator._plan import towards
 
     return towards(doc, desired)[0]
-
-
-def _version() -> str:
-    from importlib import metadata
-
-    try:
-        return metadata.version("cbcontrol")
-    except metadata.PackageNotFoundError:  # pragma: no cover - source tree
-        return "unknown"
 
 
 def open_operator(

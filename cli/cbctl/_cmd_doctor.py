@@ -103,10 +103,6 @@ def schema(
 
 def version() -> None:
     """Print cbctl's version."""
-    from importlib import metadata
+    import cbcontrol
 
-    try:
-        found = metadata.version("cbcontrol")
-    except metadata.PackageNotFoundError:  # a source tree never installed
-        found = "unknown"
-    typer.echo(f"cbctl {found}")
+    typer.echo(f"cbctl {cbcontrol.__version__}")
