@@ -16,7 +16,7 @@ import functools
 import os
 import socket
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Self
 
 from cbcontrol._names import check_name
@@ -29,6 +29,7 @@ from cbcontrol.operator._views import (
     build_breaker,
     build_fleet,
 )
+from cbcontrol.store._status import utc_text
 
 if TYPE_CHECKING:
     import threading
@@ -51,16 +52,6 @@ if TYPE_CHECKING:
     from cbcontrol.store._records import Ack, HistoryRecord
 
 __all__ = ["Operator", "open_operator"]
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def timestamp(moment: datetime | None = None) -> str:
-    """An instant as cbcontrol writes it: ``2026-11-27T12:00:00.123Z`` (UTC)."""
-    text = (moment or _now()).isoformat(timespec="milliseconds")
-    return text.replace("+00:00", "Z")
 
 
 def default_actor() -> str:
@@ -498,7 +489,7 @@ class Operator:
             if seconds <= 0:
                 rule = "must be > 0"
                 raise ConfigError(rule, field="duration", value=duration)
-            override["until"] = timestamp(_now() + timedelta(seconds=seconds))
+            override["until"] = utc_text(time.time() + seconds)
         chosen = _selector(selector)
         action = "trip" if mode == "forced_open" else "bypass"
         return self._write(
@@ -731,7 +722,9 @@ class Operator:
         try:
             for view in with_events:
                 fleet = build_fleet(view, self._resolver(view), chosen)
-                events = events_between(previous, fleet, timestamp(_now())[:19] + "Z")
+                events = events_between(
+                    previous, fleet, utc_text(time.time())[:19] + "Z"
+                )
                 previous = fleet
                 yield Frame(fleet, tuple(events))
         finally:
