@@ -20,7 +20,6 @@ next round with everything still unwritten, and logged once per failure streak.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -30,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from cbcontrol._limits import clip
 from cbcontrol.exceptions import StoreError
+from cbcontrol.store._keys import encode
 from cbcontrol.store._port import STATUS_TTL_S
 
 if TYPE_CHECKING:
@@ -50,10 +50,6 @@ SWEEP_PER_TICK: Final = 2_000
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _encode(data: dict[str, Any]) -> bytes:
-    return json.dumps(data, separators=(",", ":"), sort_keys=True).encode()
 
 
 class StatusPublisher:
@@ -161,7 +157,7 @@ class StatusPublisher:
         if not (sweep or due) and self._identity_hash is not None:
             return None
         document = self._identity()
-        digest = hash(_encode(document))
+        digest = hash(encode(document))
         return None if digest == self._identity_hash else (document, digest)
 
     def _failed(
@@ -191,7 +187,7 @@ class StatusPublisher:
         hashes: dict[str, int] = {}
         for name in names:
             record = self._record(name)
-            digest = hash(_encode(record)) if record is not None else 0
+            digest = hash(encode(record)) if record is not None else 0
             if self._published.get(name) != digest:
                 records[name], hashes[name] = record, digest
         if identity is None and not records:

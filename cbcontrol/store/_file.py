@@ -33,7 +33,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
-import hashlib
 import io
 import json
 import logging
@@ -61,7 +60,7 @@ from cbcontrol.config._yamldoc import (
     syntax_message,
 )
 from cbcontrol.exceptions import StoreError
-from cbcontrol.store._keys import decode
+from cbcontrol.store._keys import decode, encode
 from cbcontrol.store._port import (
     LOST_S,
     STATUS_TTL_S,
@@ -70,6 +69,7 @@ from cbcontrol.store._port import (
     SpecState,
     Update,
 )
+from cbcontrol.store._status import digest_of
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator, Mapping
@@ -89,18 +89,10 @@ _DIR_MODE: Final = 0o2750  # set-group-id: status files take the directory's gro
 _FILE_MODE: Final = 0o640
 
 
-def _digest(raw: bytes) -> str:
-    return hashlib.blake2b(raw, digest_size=8).hexdigest()
-
-
 def _absolute(path: str | os.PathLike[str]) -> Path:
     # Lexically absolute, symlinks kept: resolve() would pin a ConfigMap's current
     # timestamped directory, which the next update deletes.
     return Path(os.path.abspath(path))  # noqa: PTH100
-
-
-def _canonical(data: Mapping[str, Any]) -> bytes:
-    return json.dumps(data, separators=(",", ":"), sort_keys=True).encode()
 
 
 def status_dir(
@@ -429,7 +421,7 @@ class FileBackend:
             if breaker is not None and name != breaker:
                 continue
             relative = f"status/{name}/{instance}"
-            encoded = _canonical(record) if isinstance(record, dict) else b"null"
+            encoded = encode(record) if isinstance(record, dict) else b"null"
             documents.append(decode(relative, encoded, 0, f"file:{path}#{name}"))
         return documents
 
@@ -535,7 +527,7 @@ class FileBackend:
     def load_spec(self, name: str) -> SpecState:
         """The entry, its content digest (the CAS token), and the history floor."""
         data, error = self._entry("breakers", name)
-        version = None if data is None else _digest(_canonical(data))
+        version = None if data is None else digest_of(encode(data))
         floor = self._history_floor(name)
         for record in self._statuses(name):  # what live instances applied
             reported = (record.data or {}).get("gen") if record.kind == "status" else 0
@@ -555,7 +547,7 @@ class FileBackend:
         def mutate(doc: CommentedMap) -> None:
             nonlocal committed
             data, _ = self._entry("breakers", name)
-            version = None if data is None else _digest(_canonical(data))
+            version = None if data is None else digest_of(encode(data))
             if version != expected.version:
                 return
             if self._history_floor(name) >= int(record["generation"]):
@@ -787,9 +779,9 @@ def write_document(
         except FileNotFoundError:
             mode = 0o644
         doc = _load_for_update(yaml, target, where)
-        before = _canonical(_plain(doc))  # type: ignore[arg-type]
+        before = encode(_plain(doc))  # type: ignore[arg-type]
         mutate(doc)
-        if _canonical(_plain(doc)) == before and target.exists():  # type: ignore[arg-type]
+        if encode(_plain(doc)) == before and target.exists():  # type: ignore[arg-type]
             return ""
         buffer = io.BytesIO()
         yaml.dump(doc, buffer)
@@ -802,4 +794,4 @@ def write_document(
             after()
     finally:
         os.close(lock_fd)  # closing the descriptor releases the lock
-    return _digest(data)
+    return digest_of(data)
