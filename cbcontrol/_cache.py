@@ -17,17 +17,16 @@ limits of :mod:`cbcontrol._limits`, like anything else from outside.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from cbcontrol._atomic import write_atomically
 from cbcontrol._limits import DocumentError, load_object
 from cbcontrol._names import is_name
 from cbcontrol.store._status import canonical, digest
@@ -204,15 +203,8 @@ class DesiredCache:
         ]
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".desired-")
-            try:
-                with os.fdopen(fd, "wb") as out:
-                    out.writelines(parts)
-                Path(tmp).replace(self.path)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    Path(tmp).unlink()
-                raise
+            # No fsync: a cache a crash loses is rebuilt from the store it mirrors.
+            write_atomically(self.path, b"".join(parts), 0o600, sync=False)
         except OSError as exc:
             if not self._warned:
                 logger.warning(

@@ -38,12 +38,12 @@ import json
 import logging
 import os
 import stat
-import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 
+from cbcontrol._atomic import write_atomically
 from cbcontrol._limits import (
     MAX_DOCUMENT_BYTES,
     MAX_FILE_BYTES,
@@ -125,32 +125,6 @@ class _Stop:
         return self.stop.is_set() or self.closed.is_set()
 
 
-def _write_atomically(target: Path, data: bytes, mode: int, *, sync: bool) -> None:
-    """Write ``data`` to a temporary file beside ``target`` and rename it over it."""
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=".tmp", dir=target.parent
-    )
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-            file.flush()
-            # mkstemp creates 0600: give the intended mode so others can read it.
-            os.fchmod(file.fileno(), mode)
-            if sync:
-                os.fsync(file.fileno())
-        Path(tmp).replace(target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            Path(tmp).unlink()
-        raise
-    if sync:  # the rename survives a crash only once the directory entry is on disk
-        dir_fd = os.open(target.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-
-
 class _Changes:
     """Successive reads turned into updates: complete first, then what changed."""
 
@@ -221,7 +195,7 @@ class _StatusWriter:
                 if not self._dir.is_dir():
                     self._dir.mkdir(parents=True, exist_ok=True)
                     self._dir.chmod(_DIR_MODE)
-                _write_atomically(self._path, data, _FILE_MODE, sync=False)
+                write_atomically(self._path, data, _FILE_MODE, sync=False)
             except OSError as exc:
                 msg = (
                     f"cannot write instance status {self._path}: "
@@ -787,7 +761,7 @@ def write_document(
         yaml.dump(doc, buffer)
         data = buffer.getvalue()
         try:
-            _write_atomically(target, data, mode, sync=True)
+            write_atomically(target, data, mode, sync=True)
         except OSError as exc:
             raise _write_error(where, exc) from exc
         if after is not None:
