@@ -559,11 +559,7 @@ class ControlPlane:
         if self._store_error is not None:
             logger.info("config store %s answers again", self._store_name)
         self._store_error = None
-        previous = self._tracked
-        epoch = previous.epoch if not update.complete else None
-        for document in update.documents:
-            if document.kind == "epoch":  # an unreadable one is not a lost one
-                epoch = previous.epoch if document.error is not None else document.data
+        epoch = _next_epoch(self._tracked.epoch, update)
         reason = None if self._held is not None else self._backwards(update, epoch)
         if reason is not None:
             self._hold(reason)
@@ -584,6 +580,7 @@ class ControlPlane:
         changed: set[tuple[str, str]] = set()
         for document in update.documents:
             self._fold(desired, document, previous, changed)
+        desired.epoch = _next_epoch(previous.epoch, update)
         if update.complete:
             changed |= set(previous.docs) - set(desired.docs)  # gone: deleted
         self._tracked = desired
@@ -597,7 +594,7 @@ class ControlPlane:
         changed: set[tuple[str, str]],
     ) -> None:
         if document.kind in ("invalid", "epoch"):
-            self._fold_other(desired, document, previous)
+            self._fold_other(desired, document)
             return
         if document.kind not in ("breakers", "presets"):
             return
@@ -629,17 +626,13 @@ class ControlPlane:
         )
 
     @staticmethod
-    def _fold_other(desired: _Desired, document: Document, previous: _Desired) -> None:
+    def _fold_other(desired: _Desired, document: Document) -> None:
         """An invalid key (reported, never applied) or the epoch."""
         key = document.name if document.kind == "invalid" else "epoch"
         if document.error is None:
             desired.invalid.pop(key, None)
         else:
             desired.invalid[key] = clip(document.error)
-        if document.kind == "epoch":
-            # An unreadable epoch is reported, not taken for a lost one.
-            unreadable = document.error is not None
-            desired.epoch = previous.epoch if unreadable else document.data
 
     def _backwards(self, update: Update, epoch: Mapping[str, Any] | None) -> str | None:
         """Why the store's history went backwards with this update, or None."""
@@ -697,9 +690,7 @@ class ControlPlane:
         self._hold_reason = None
         self._baseline = _Baseline(update.store_id, update.revision)
         self._advance(update)
-        self._rebuild_presets()
-        for name, managed in self._breakers.items():
-            self._apply(name, managed, initial=False)
+        self._reapply_all()
         return True
 
     def _advance(self, update: Update) -> None:
@@ -720,13 +711,17 @@ class ControlPlane:
         if self._loaded_from == "none" and self._cached_state is not None:
             self._held = _from_cache(self._cached_state)
             self._loaded_from = "cache"
-            self._rebuild_presets()
-            for name, managed in self._breakers.items():
-                self._apply(name, managed, initial=False)
+            self._reapply_all()
         else:
             self._held = self._tracked
         if self._cache is not None:
             self._cache.save(self._cached)
+
+    def _reapply_all(self) -> None:
+        """Apply the desired state in force to every breaker (it changed whole)."""
+        self._rebuild_presets()
+        for name, managed in self._breakers.items():
+            self._apply(name, managed, initial=False)
 
     def _changed(self, changed: set[tuple[str, str]]) -> list[str]:
         """Re-apply what ``changed`` touches; the breakers that applied anything new."""
@@ -769,9 +764,7 @@ class ControlPlane:
             _START_WAIT_S,
             cached.saved_at or "earlier",
         )
-        self._rebuild_presets()
-        for name, managed in self._breakers.items():
-            self._apply(name, managed, initial=False)
+        self._reapply_all()
 
     def _cached(self) -> Snapshot:
         """The desired state in force, as the cache saves it."""
@@ -1071,6 +1064,17 @@ def _rounded(value: float | None) -> float | None:
 def _code_layer(values: Mapping[str, object]) -> Layer:
     """The values an application's code gives a breaker, as its lowest own layer."""
     return Layer("code", dict(values), dict.fromkeys(values, "code"))
+
+
+def _next_epoch(
+    previous: Mapping[str, Any] | None, update: Update
+) -> Mapping[str, Any] | None:
+    """The store's epoch after ``update``: an unreadable one is not a lost one."""
+    epoch = None if update.complete else previous
+    for document in update.documents:
+        if document.kind == "epoch":
+            epoch = previous if document.error is not None else document.data
+    return epoch
 
 
 def _instance_id(app: str) -> str:
