@@ -89,10 +89,19 @@ class EnvSource:
         preset = preset_source = None
         for name, (value, var) in raw.items():
             source = f"env:{var}"
+            if len(value) > MAX_TEXT_CHARS:
+                errors.append(
+                    ConfigError(
+                        f"is {len(value)} characters, over the limit of "
+                        f"{MAX_TEXT_CHARS}",
+                        breaker=breaker,
+                        field=name,
+                        value=_shown(value),
+                        source=source,
+                    )
+                )
+                continue
             if name == "preset":
-                if len(value) > MAX_TEXT_CHARS:
-                    errors.append(self._parse(breaker, name, value, source))  # type: ignore[arg-type]
-                    continue
                 preset, preset_source = value.strip(), source
                 continue
             parsed = self._parse(breaker, name, value, source)
@@ -105,14 +114,6 @@ class EnvSource:
 
     @staticmethod
     def _parse(breaker: str, name: str, value: str, source: str) -> object:
-        if len(value) > MAX_TEXT_CHARS:
-            return ConfigError(
-                f"is {len(value)} characters, over the limit of {MAX_TEXT_CHARS}",
-                breaker=breaker,
-                field=name,
-                value=value[:60] + "...",
-                source=source,
-            )
         text = value.strip()
         data: object = None if text.lower() in _NULL_WORDS else text
         try:
@@ -140,7 +141,11 @@ def _unknown(breaker: str, var: str, value: str) -> ConfigError:
     close = difflib.get_close_matches(suffix, list(_FIELDS), n=1)
     hint = f"did you mean {var.removesuffix(suffix)}{close[0]}? " if close else ""
     rule = f"is not a known setting; {hint}settings: {', '.join(sorted(_FIELDS))}"
-    shown = value if len(value) <= _SHOWN else value[:_SHOWN] + "..."
     return ConfigError(
-        rule, breaker=breaker, field=var, value=shown, source=f"env:{var}"
+        rule, breaker=breaker, field=var, value=_shown(value), source=f"env:{var}"
     )
+
+
+def _shown(value: str) -> str:
+    """A bad value as an error quotes it: its start, never a megabyte."""
+    return value if len(value) <= _SHOWN else value[:_SHOWN] + "..."
